@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Both bootstrap a local virtualenv from nothing but python3 and make, and reinstall only when a
+# pyproject.toml changed since the last install.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.rpkit-installed
+PROJECT_FILES := pyproject.toml plugins/scalekit/pyproject.toml
+
+.PHONY: demo test lint typecheck docs pytest install clean
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo/run.py
+
+test: lint typecheck docs pytest
+
+install: $(STAMP)
+
+$(STAMP): $(PROJECT_FILES)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-e '.[dev]' -e 'plugins/scalekit[dev]'
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src plugins/scalekit/src
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,147 @@
+"""The fake OP's browser-facing endpoints: authorization (auto-approve) and end-session."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+import httpx
+
+from rpkit.testing._http import OAuthError, OPRequest, auto_post_form, html_response, redirect
+from rpkit.testing.knobs import apply_edits
+from rpkit.testing.registry import CodeGrant, FakeClient
+
+if TYPE_CHECKING:
+    from rpkit.testing.op import FakeOP
+
+PKCE_METHODS = ("S256", "plain")
+
+
+def authorize(op: FakeOP, req: OPRequest) -> httpx.Response:
+    """Validate the authorization request, sign the current user in, and answer the RP."""
+    client = _client_for(op, req.get("client_id"))
+    redirect_uri = req.get("redirect_uri")
+    if redirect_uri not in client.redirect_uris:
+        # Never redirect to an unregistered URI (RFC 6749 §4.1.2.1): show an error page.
+        raise OAuthError("invalid_request", "redirect_uri is not registered", page=True)
+    bounce = op.misbehave.authorize_bounce
+    if bounce is not None:
+        params = [(k, bounce.client_id if k == "client_id" else v) for k, v in req.query]
+        if bounce.redirect_uri:
+            params = [(k, bounce.redirect_uri if k == "redirect_uri" else v) for k, v in params]
+        return redirect(f"{bounce.authorization_endpoint}?{urlencode(params)}")
+    response_mode = req.get("response_mode") or "query"
+    try:
+        grant = _check_request(op, req, client, redirect_uri)
+    except OAuthError as error:
+        req.record.outcome = str(error)
+        error_params = [("error", error.error), ("error_description", error.description)]
+        return _deliver(op, req, redirect_uri, response_mode, error_params)
+    if op.misbehave.authorize_error:
+        error = [("error", op.misbehave.authorize_error)]
+        return _deliver(op, req, redirect_uri, response_mode, error)
+    code = secrets.token_urlsafe(32)
+    op.codes[code] = grant
+    return _deliver(op, req, redirect_uri, response_mode, [("code", code)], grant)
+
+
+def _client_for(op: FakeOP, client_id: str | None) -> FakeClient:
+    client = op.clients.get(client_id or "")
+    if client is None:
+        raise OAuthError("invalid_request", f"unknown client_id {client_id!r}", page=True)
+    return client
+
+
+def _check_request(op: FakeOP, req: OPRequest, client: FakeClient, redirect_uri: str) -> CodeGrant:
+    if req.get("response_type") != "code":
+        raise OAuthError("unsupported_response_type", "only response_type=code is supported")
+    scope = req.get("scope") or ""
+    if "openid" not in scope.split():
+        raise OAuthError("invalid_scope", "scope must include openid")
+    if req.get("response_mode") not in (None, "query", "form_post", "fragment"):
+        raise OAuthError("invalid_request", "unsupported response_mode")
+    challenge, method = req.get("code_challenge"), req.get("code_challenge_method") or "plain"
+    if challenge is None and op.require_pkce:
+        raise OAuthError("invalid_request", "code_challenge is required")
+    if challenge is not None and method not in PKCE_METHODS:
+        raise OAuthError("invalid_request", f"code_challenge_method {method!r} not supported")
+    for name in ("state", "nonce", "prompt", "max_age", "login_hint"):
+        req.get(name)  # rejects a repeated parameter
+    user = op.user_for_hint(req.get("login_hint"))
+    return CodeGrant(
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        user=user,
+        scope=scope,
+        nonce=req.get("nonce"),
+        code_challenge=challenge,
+        code_challenge_method=method if challenge else None,
+        auth_time=op.now(),
+        sid=op.start_session(user, client.client_id),
+        expires_at=op.now() + op.code_lifetime,
+    )
+
+
+def _deliver(
+    op: FakeOP,
+    req: OPRequest,
+    redirect_uri: str,
+    response_mode: str,
+    result: list[tuple[str, str]],
+    grant: CodeGrant | None = None,
+) -> httpx.Response:
+    knobs = op.misbehave
+    params = list(result)
+    state = req.all("state")[:1]
+    if state and knobs.callback_state != "missing":
+        params.append(("state", state[0] + ("1" if knobs.callback_state == "altered" else "")))
+    if knobs.callback_iss != "missing":
+        params.append(("iss", op.issuer + ("1" if knobs.callback_iss == "wrong" else "")))
+    fragment: list[tuple[str, str]] = []
+    if grant is not None and knobs.front_channel_tokens:
+        tokens = op.front_channel_tokens(grant, knobs.front_channel_tokens)
+        (fragment if knobs.front_channel_in == "fragment" else params).extend(tokens)
+    params = list(apply_edits(dict(params), knobs.callback_params).items())
+    for name, how in knobs.callback_duplicates.items():
+        first = next((v for k, v in params if k == name), "x")
+        params.append((name, first if how == "same" else first + "-dup"))
+    if response_mode == "form_post":
+        return auto_post_form(redirect_uri, params + fragment)
+    separator = "&" if "?" in redirect_uri else "?"
+    location = f"{redirect_uri}{separator}{urlencode(params)}"
+    if response_mode == "fragment":
+        location = f"{redirect_uri}#{urlencode(params + fragment)}"
+    elif fragment:
+        location += f"#{urlencode(fragment)}"
+    return redirect(location)
+
+
+def end_session(op: FakeOP, req: OPRequest) -> httpx.Response:
+    """RP-Initiated Logout §2: check the hint and the return URI, end the OP session, return."""
+    hint = req.get("id_token_hint")
+    client_id = req.get("client_id")
+    target = req.get("post_logout_redirect_uri")
+    claims = op.verify_own_token(hint) if hint else None
+    if hint and claims is None:
+        raise OAuthError("invalid_request", "id_token_hint was not issued by this OP", page=True)
+    audience = claims.get("aud") if claims else None
+    if claims and client_id and client_id != audience and client_id not in (audience or []):
+        raise OAuthError("invalid_request", "client_id does not match id_token_hint", page=True)
+    client_id = client_id or (audience if isinstance(audience, str) else None)
+    if claims and claims.get("sid"):
+        op.end_session(str(claims["sid"]))
+    if target is None:
+        return html_response("<h1>Signed out</h1>")
+    client = op.clients.get(client_id or "")
+    if client is None or target not in client.post_logout_redirect_uris:
+        raise OAuthError("invalid_request", "post_logout_redirect_uri is not registered", page=True)
+    state = req.get("state")
+    mode = op.misbehave.logout_state
+    params: list[tuple[str, str]] = []
+    if mode == "other":
+        params.append(("state", secrets.token_urlsafe(16)))
+    elif state is not None and mode != "missing":
+        params.append(("state", state + ("1" if mode == "altered" else "")))
+    separator = "&" if "?" in target else "?"
+    return redirect(f"{target}{separator}{urlencode(params)}" if params else target)
