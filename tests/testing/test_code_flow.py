@@ -20,7 +20,9 @@ async def test_discovery_document_passes_authlib_metadata_validation(fake_op_htt
 
 
 async def test_full_code_flow_with_plain_httpx(fake_op: FakeOP, fake_op_http, rp):
-    discovery = (await fake_op_http.get(f"{DEFAULT_ISSUER}/.well-known/openid-configuration")).json()
+    discovery = (
+        await fake_op_http.get(f"{DEFAULT_ISSUER}/.well-known/openid-configuration")
+    ).json()
     jwks = KeySet.import_key_set((await fake_op_http.get(discovery["jwks_uri"])).json())
 
     tokens = await rp.tokens()

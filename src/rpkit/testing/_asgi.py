@@ -33,7 +33,10 @@ def asgi_app(op: FakeOP) -> ASGIApp:
             {
                 "type": "http.response.start",
                 "status": response.status_code,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.multi_items()],
+                "headers": [
+                    (k.encode("latin-1"), v.encode("latin-1"))
+                    for k, v in response.headers.multi_items()
+                ],
             }
         )
         await send({"type": "http.response.body", "body": response.content})

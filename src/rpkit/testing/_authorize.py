@@ -39,11 +39,11 @@ def authorize(op: FakeOP, req: OPRequest) -> httpx.Response:
         error_params = [("error", error.error), ("error_description", error.description)]
         return _deliver(op, req, redirect_uri, response_mode, error_params)
     if op.misbehave.authorize_error:
-        error = [("error", op.misbehave.authorize_error)]
-        return _deliver(op, req, redirect_uri, response_mode, error)
+        refusal = [("error", op.misbehave.authorize_error)]
+        return _deliver(op, req, redirect_uri, response_mode, refusal)
     code = secrets.token_urlsafe(32)
     op.codes[code] = grant
-    return _deliver(op, req, redirect_uri, response_mode, [("code", code)], grant)
+    return _deliver(op, req, redirect_uri, response_mode, [("code", code)], grant=grant)
 
 
 def _client_for(op: FakeOP, client_id: str | None) -> FakeClient:
@@ -89,6 +89,7 @@ def _deliver(
     redirect_uri: str,
     response_mode: str,
     result: list[tuple[str, str]],
+    *,
     grant: CodeGrant | None = None,
 ) -> httpx.Response:
     knobs = op.misbehave

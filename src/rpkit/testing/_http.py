@@ -90,7 +90,9 @@ async def parse(request: httpx.Request, record_factory: Any) -> OPRequest:
     return OPRequest(request.method, request.url, query, form, request.headers, payload, record)
 
 
-def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
+def json_response(
+    obj: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> httpx.Response:
     """A JSON answer."""
     return httpx.Response(
         status,

@@ -57,7 +57,7 @@ def sign_compact(
     if not isinstance(key, RSAKey | ECKey | OKPKey):
         msg = f"{alg} needs an asymmetric private key"
         raise TypeError(msg)
-    signature = JWSRegistry.algorithms[alg].sign(signing_input.encode(), key)  # type: ignore[arg-type]
+    signature = JWSRegistry.algorithms[alg].sign(signing_input.encode(), key)
     return f"{signing_input}.{b64url(signature)}"
 
 
@@ -98,7 +98,7 @@ def verify_compact(token: str, key: AsymmetricKey | OctKey, alg: str) -> dict[st
         ok = JWSRegistry.algorithms[alg].verify(
             f"{head}.{payload}".encode(),
             b64url_decode(signature),
-            key,  # type: ignore[arg-type]
+            key,
         )
     except (ValueError, KeyError, TypeError):
         return None

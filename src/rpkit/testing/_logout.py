@@ -50,7 +50,9 @@ def mint_logout_token(
     alg = client.id_token_signed_response_alg
     if defect is LogoutDefect.WRONG_ALG:
         alg = "ES256" if alg != "ES256" else "RS256"
-    honest = op.minter.mint_logout_token(audience=client_id, subject=sub, sid=sid, alg=alg, secret=client.client_secret)
+    honest = op.minter.mint_logout_token(
+        audience=client_id, subject=sub, sid=sid, alg=alg, secret=client.client_secret
+    )
     if defect is None:
         return honest
     from rpkit.testing._jose import decode_unverified  # noqa: PLC0415

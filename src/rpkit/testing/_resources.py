@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from rpkit.testing._http import OAuthError, OPRequest, json_response
-from rpkit.testing.knobs import apply_edits
 from rpkit.testing.keys import SIGNING_ALGORITHMS
+from rpkit.testing.knobs import apply_edits
 
 if TYPE_CHECKING:
     from rpkit.testing.op import FakeOP
@@ -39,10 +39,24 @@ def metadata(op: FakeOP) -> dict[str, Any]:
         "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
-            "name", "given_name", "family_name", "preferred_username", "email",
-            "email_verified", "locale", "updated_at",
-        ],  # fmt: skip
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "sid",
+            "at_hash",
+            "name",
+            "given_name",
+            "family_name",
+            "preferred_username",
+            "email",
+            "email_verified",
+            "locale",
+            "updated_at",
+        ],
         "authorization_response_iss_parameter_supported": True,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
@@ -55,7 +69,9 @@ def metadata(op: FakeOP) -> dict[str, Any]:
 
 def discovery(op: FakeOP, req: OPRequest) -> httpx.Response:
     """``GET {issuer}/.well-known/openid-configuration``."""
-    return json_response(metadata(op), headers={"Cache-Control": f"public, max-age={op.metadata_max_age}"})
+    return json_response(
+        metadata(op), headers={"Cache-Control": f"public, max-age={op.metadata_max_age}"}
+    )
 
 
 def jwks(op: FakeOP, req: OPRequest) -> httpx.Response:

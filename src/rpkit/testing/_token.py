@@ -41,7 +41,14 @@ def token(op: FakeOP, req: OPRequest) -> httpx.Response:
     if grant_type == "client_credentials":
         scope = req.get("scope") or ""
         access = op.issue_access_token(client, None, scope)
-        return _answer({"access_token": access, "token_type": "Bearer", "expires_in": op.access_token_lifetime, "scope": scope})
+        return _answer(
+            {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": op.access_token_lifetime,
+                "scope": scope,
+            }
+        )
     raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
 
 
@@ -121,10 +128,19 @@ def _check_assertion(op: FakeOP, client: FakeClient, req: OPRequest) -> None:
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
     problems = [
-        ("iss and sub must be the client_id", claims.get("iss") != client.client_id or claims.get("sub") != client.client_id),
-        ("aud must name the token endpoint or issuer", not {op.endpoints["token"], op.issuer} & set(audiences)),
+        (
+            "iss and sub must be the client_id",
+            claims.get("iss") != client.client_id or claims.get("sub") != client.client_id,
+        ),
+        (
+            "aud must name the token endpoint or issuer",
+            not {op.endpoints["token"], op.issuer} & set(audiences),
+        ),
         ("exp missing or passed", not isinstance(claims.get("exp"), int) or claims["exp"] <= now),
-        ("exp too far ahead", isinstance(claims.get("exp"), int) and claims["exp"] - now > MAX_ASSERTION_LIFETIME),
+        (
+            "exp too far ahead",
+            isinstance(claims.get("exp"), int) and claims["exp"] - now > MAX_ASSERTION_LIFETIME,
+        ),
         ("jti missing or reused", not claims.get("jti") or claims["jti"] in op.seen_assertion_ids),
     ]
     for message, failed in problems:
@@ -205,7 +221,9 @@ def _refresh(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx.Response:
         body["id_token"] = op.issue_id_token(client, grant, access, nonce=None, refreshing=True)
         if knobs.refresh_rotation:
             grant.revoked = True
-            successor = TokenGrant(client.client_id, grant.user, grant.scope, grant.auth_time, grant.sid)
+            successor = TokenGrant(
+                client.client_id, grant.user, grant.scope, grant.auth_time, grant.sid
+            )
             successor.id_token = body["id_token"]
             body["refresh_token"] = op.store_refresh_token(successor)
     return _answer(apply_edits(body, knobs.token_fields))

@@ -82,7 +82,10 @@ class KeyRing:
             "K1": [generate_key("ES256K") for _ in range(3)],
             "OKP": [generate_key("EdDSA") for _ in range(2)],
         }
-        self._enc_keys = [generate_key("RS256", f"enc-rsa-{tag}"), generate_key("ES256", f"enc-ec-{tag}")]
+        self._enc_keys = [
+            generate_key("RS256", f"enc-rsa-{tag}"),
+            generate_key("ES256", f"enc-ec-{tag}"),
+        ]
 
     def kid(self, alg: str) -> str:
         """The ``kid`` of the active key for ``alg``."""
@@ -132,7 +135,9 @@ class KeyRing:
             self._extras["K1"],
             [self.active["EdDSA"], *self._extras["OKP"]],
         ]
-        keys = [public_jwk(key, kid=None, use="sig") for group in groups for key in group[:per_type]]
+        keys = [
+            public_jwk(key, kid=None, use="sig") for group in groups for key in group[:per_type]
+        ]
         if layout is JWKSLayout.SINGLE_NO_KID:
             keys += [public_jwk(key, use="enc") for key in self._enc_keys]
         return keys

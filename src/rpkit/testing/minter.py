@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import secrets
 import time
@@ -137,7 +138,9 @@ class TokenMinter:
             key = self._attacker_header(tamper, protected, alg)
         return key
 
-    def _attacker_header(self, tamper: Tamper, protected: dict[str, Any], alg: str) -> AsymmetricKey:
+    def _attacker_header(
+        self, tamper: Tamper, protected: dict[str, Any], alg: str
+    ) -> AsymmetricKey:
         attacker = generate_key("RS256" if alg.startswith("HS") else alg)
         protected["alg"] = "RS256" if alg.startswith("HS") else alg
         if tamper is Tamper.HEADER_JWK:
@@ -251,8 +254,6 @@ def _wrap_in_jwe(token: str) -> str:
 
 
 def _self_signed_der_b64(key: AsymmetricKey) -> str:
-    import base64  # noqa: PLC0415 - only the x5c tamper needs it
-
     private = key.private_key
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "attacker.example")])
     now = dt.datetime.now(dt.UTC)
@@ -260,7 +261,7 @@ def _self_signed_der_b64(key: AsymmetricKey) -> str:
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
-        .public_key(private.public_key())  # type: ignore[union-attr,arg-type]
+        .public_key(private.public_key())  # type: ignore[union-attr]
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=1))

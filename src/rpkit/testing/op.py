@@ -32,8 +32,8 @@ from rpkit.testing._http import OAuthError, OPRequest, html_response, parse
 from rpkit.testing._jose import decode_unverified, half_hash, verify_compact
 from rpkit.testing._logout import LogoutDefect, mint_logout_token
 from rpkit.testing.browser import AuthorizationResponse
-from rpkit.testing.knobs import Endpoint, Misbehaviour, apply_edits
 from rpkit.testing.keys import KeyRing
+from rpkit.testing.knobs import Endpoint, Misbehaviour, apply_edits
 from rpkit.testing.minter import TokenMinter
 from rpkit.testing.oracle import Oracle, RecordedRequest
 from rpkit.testing.registry import CodeGrant, FakeClient, FakeUser, TokenGrant, default_users
@@ -186,7 +186,13 @@ class FakeOP:
         return access
 
     def issue_id_token(
-        self, client: FakeClient, grant: TokenGrant, access_token: str, *, nonce: str | None, refreshing: bool
+        self,
+        client: FakeClient,
+        grant: TokenGrant,
+        access_token: str,
+        *,
+        nonce: str | None,
+        refreshing: bool,
     ) -> str:
         """An ID token for ``grant``, after the ID-token knobs."""
         knobs = self.misbehave
@@ -239,10 +245,14 @@ class FakeOP:
         """Tokens leaked into the authorization response (row 15)."""
         client = self.clients[grant.client_id]
         access = self.issue_access_token(client, grant.user, grant.scope)
-        token_grant = TokenGrant(client.client_id, grant.user, grant.scope, grant.auth_time, grant.sid)
+        token_grant = TokenGrant(
+            client.client_id, grant.user, grant.scope, grant.auth_time, grant.sid
+        )
         tokens = {"access_token": access}
         if "id_token" in kinds:
-            tokens["id_token"] = self.issue_id_token(client, token_grant, access, nonce=grant.nonce, refreshing=False)
+            tokens["id_token"] = self.issue_id_token(
+                client, token_grant, access, nonce=grant.nonce, refreshing=False
+            )
         return [(kind, tokens[kind]) for kind in sorted(kinds)]
 
     def verify_own_token(self, token: str) -> dict[str, Any] | None:
@@ -297,7 +307,9 @@ class FakeOP:
         def record(query: Any, form: Any, payload: Any) -> RecordedRequest:
             headers = {k.lower(): v for k, v in request.headers.items()}
             return self.oracle.record(
-                RecordedRequest(endpoint, request.method, str(request.url), query, headers, form, payload)
+                RecordedRequest(
+                    endpoint, request.method, str(request.url), query, headers, form, payload
+                )
             )
 
         req = await parse(request, record)
@@ -311,7 +323,9 @@ class FakeOP:
         if canned is not None:
             req.record.outcome = f"canned {canned.status}"
             headers = {"Content-Type": canned.content_type} if canned.content_type else {}
-            return httpx.Response(canned.status, content=canned.body, headers={**headers, **canned.headers})
+            return httpx.Response(
+                canned.status, content=canned.body, headers={**headers, **canned.headers}
+            )
         return self._dispatch(endpoint, req)
 
     def _dispatch(self, endpoint: Endpoint, req: OPRequest) -> httpx.Response:
