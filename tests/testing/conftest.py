@@ -34,6 +34,11 @@ class PlainRP:
     nonce: str = ""
     verifier: str = ""
 
+    @staticmethod
+    def basic_auth(client_id: str = DEFAULT_CLIENT_ID, secret: str = DEFAULT_CLIENT_SECRET) -> str:
+        """An RFC 6749 §2.3.1 ``Authorization: Basic`` value."""
+        return basic_auth(client_id, secret)
+
     def authorization_url(self, **extra: str) -> str:
         self.state = secrets.token_urlsafe(16)
         self.nonce = secrets.token_urlsafe(16)

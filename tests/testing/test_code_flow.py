@@ -82,13 +82,11 @@ async def test_refresh_rotates_and_revokes_the_old_token(rp):
     assert replayed.json()["error"] == "invalid_grant"
 
 
-async def test_client_credentials_grant(fake_op: FakeOP, fake_op_http: httpx.AsyncClient):
-    from tests.testing.conftest import basic_auth
-
+async def test_client_credentials_grant(fake_op: FakeOP, fake_op_http: httpx.AsyncClient, rp):
     response = await fake_op_http.post(
         fake_op.endpoints["token"],
         data={"grant_type": "client_credentials", "scope": "api"},
-        headers={"Authorization": basic_auth()},
+        headers={"Authorization": rp.basic_auth()},
     )
 
     assert response.status_code == 200
