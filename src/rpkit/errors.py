@@ -1,0 +1,227 @@
+"""Every error rpkit raises, under one root with a stable ``code``.
+
+The core never speaks HTTP: adapters (``rpkit.litestar``) map these classes to responses in one
+table. Causes are always chained (``raise ... from exc``).
+
+    RPKitError
+    ├── ConfigurationError
+    ├── StoreError
+    ├── DiscoveryError
+    │   └── IssuerMismatchError
+    ├── JWKSError
+    ├── CallbackError
+    │   ├── DuplicateParameterError
+    │   ├── ResponseIssuerError
+    │   ├── InvalidStateError
+    │   ├── AuthorizationResponseError      (the OP answered with ``error=``)
+    │   └── FrontChannelTokenError
+    ├── TokenEndpointError
+    │   ├── TokenExchangeError
+    │   └── InvalidGrantError
+    │       └── SessionExpiredError          (refresh refused: sign in again)
+    ├── TokenValidationError
+    │   ├── IDTokenValidationError
+    │   │   └── RefreshContinuityError
+    │   ├── AccessTokenValidationError
+    │   └── LogoutTokenValidationError
+    ├── UserInfoError
+    └── LogoutError
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AccessTokenValidationError",
+    "AuthorizationResponseError",
+    "CallbackError",
+    "ConfigurationError",
+    "DiscoveryError",
+    "DuplicateParameterError",
+    "FrontChannelTokenError",
+    "IDTokenValidationError",
+    "InvalidGrantError",
+    "InvalidStateError",
+    "IssuerMismatchError",
+    "JWKSError",
+    "LogoutError",
+    "LogoutTokenValidationError",
+    "RPKitError",
+    "RefreshContinuityError",
+    "ResponseIssuerError",
+    "SessionExpiredError",
+    "StoreError",
+    "TokenEndpointError",
+    "TokenExchangeError",
+    "TokenValidationError",
+    "UserInfoError",
+]
+
+
+class RPKitError(Exception):
+    """Root of every rpkit error.
+
+    Attributes:
+        code: a stable, machine-readable identifier (documented in the error-code table).
+        detail: what went wrong, safe to log: never a token, code, secret or OTP.
+    """
+
+    code: ClassVar[str] = "rpkit_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, detail={self.detail!r})"
+
+
+class ConfigurationError(RPKitError, ValueError):
+    """A configuration is contradictory or unsafe; the message says what to change."""
+
+    code = "configuration_invalid"
+
+
+class StoreError(RPKitError):
+    """The key-value store failed (unreachable, timed out, corrupt entry)."""
+
+    code = "store_unavailable"
+
+
+class DiscoveryError(RPKitError):
+    """The OP's discovery document could not be fetched or failed validation."""
+
+    code = "discovery_failed"
+
+
+class IssuerMismatchError(DiscoveryError):
+    """The discovery document's ``issuer`` is not, character for character, the configured one."""
+
+    code = "issuer_mismatch"
+
+
+class JWKSError(RPKitError):
+    """No usable signing key: the JWKS could not be fetched, or no single key matches."""
+
+    code = "jwks_unavailable"
+
+
+class CallbackError(RPKitError):
+    """The authorization response (the callback) was rejected before any token request."""
+
+    code = "callback_invalid"
+
+
+class DuplicateParameterError(CallbackError):
+    """A callback parameter appeared more than once (RFC 6749 §3.1)."""
+
+    code = "duplicate_parameter"
+
+
+class ResponseIssuerError(CallbackError):
+    """The RFC 9207 ``iss`` parameter is wrong, or missing although the OP advertises it."""
+
+    code = "response_issuer_mismatch"
+
+
+class InvalidStateError(CallbackError):
+    """``state`` is missing, unknown, expired or already used."""
+
+    code = "invalid_state"
+
+
+class AuthorizationResponseError(CallbackError):
+    """The OP answered the authorization request with an OAuth error (``error=``).
+
+    Attributes:
+        error: the OAuth error code the OP sent, e.g. ``access_denied``.
+        description: the OP's ``error_description``, if any (untrusted text).
+    """
+
+    code = "authorization_denied"
+
+    def __init__(self, error: str, description: str | None = None) -> None:
+        super().__init__(f"the identity provider answered {error!r}")
+        self.error = error
+        self.description = description
+
+
+class FrontChannelTokenError(CallbackError):
+    """Tokens arrived in the front channel of a code flow (row 15)."""
+
+    code = "front_channel_token"
+
+
+class TokenEndpointError(RPKitError):
+    """The token endpoint's answer was unusable."""
+
+    code = "token_endpoint_error"
+
+
+class TokenExchangeError(TokenEndpointError):
+    """The token response was an error, not JSON, or lacked a required member."""
+
+    code = "token_exchange_failed"
+
+
+class InvalidGrantError(TokenEndpointError):
+    """The OP refused the code or refresh token (``invalid_grant``)."""
+
+    code = "invalid_grant"
+
+
+class SessionExpiredError(InvalidGrantError):
+    """A refresh was refused: the session is over and the user must sign in again."""
+
+    code = "session_expired"
+
+
+class TokenValidationError(RPKitError):
+    """A JWT failed validation.
+
+    Attributes:
+        reason: which check failed, e.g. ``signature``, ``aud``, ``nonce``.
+    """
+
+    code = "token_invalid"
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class IDTokenValidationError(TokenValidationError):
+    """An ID token failed one of the checks of Core §3.1.3.7."""
+
+    code = "id_token_invalid"
+
+
+class RefreshContinuityError(IDTokenValidationError):
+    """A refreshed ID token changed ``iss``, ``sub``, ``aud``, ``azp`` or ``auth_time`` (§12.2)."""
+
+    code = "refresh_continuity"
+
+
+class AccessTokenValidationError(TokenValidationError):
+    """A bearer access token failed validation."""
+
+    code = "access_token_invalid"
+
+
+class LogoutTokenValidationError(TokenValidationError):
+    """A back-channel logout token failed validation (Back-Channel Logout §2.6)."""
+
+    code = "logout_token_invalid"
+
+
+class UserInfoError(RPKitError):
+    """The UserInfo response was an error, not a JSON object, or named another subject."""
+
+    code = "userinfo_invalid"
+
+
+class LogoutError(RPKitError):
+    """A logout request or return could not be processed."""
+
+    code = "logout_invalid"
