@@ -1,0 +1,220 @@
+"""Provider configuration: what varies between identity providers, validated at construction.
+
+A provider is data (this frozen Struct), not a subclass. Every field states its security
+trade-off; contradictions are refused with a :class:`~rpkit.errors.ConfigurationError` that says
+what to change.
+
+Example:
+    >>> from rpkit.config import ProviderConfig
+    >>> okta = ProviderConfig(
+    ...     id="okta",
+    ...     issuer="https://example.okta.com",
+    ...     client_id="0oa1",
+    ...     client_secret="s3cret",
+    ... )
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+from rpkit.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_AUTHORIZATION_PARAMS",
+    "RESERVED_AUTHORIZATION_PARAMS",
+    "ClientAuthMethod",
+    "ProviderConfig",
+    "is_loopback_http",
+]
+
+ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+RESERVED_AUTHORIZATION_PARAMS = frozenset(
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "response_mode",
+        "request",
+        "request_uri",
+    }
+)
+"""Parameters rpkit sets itself; no configuration or request may override them."""
+
+DEFAULT_AUTHORIZATION_PARAMS = frozenset(
+    {"login_hint", "prompt", "max_age", "acr_values", "ui_locales", "domain_hint"}
+)
+"""Extra authorization parameters a login request may carry unless the provider narrows them."""
+
+SYMMETRIC_PREFIX = "HS"
+ASYMMETRIC_ALGS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+_PROVIDER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+MAX_LEEWAY = 120
+
+
+def is_loopback_http(url: str) -> bool:
+    """True for ``http://`` URLs on 127.0.0.0/8, ``[::1]`` or ``localhost``."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """One identity provider, as the relying party is registered at it."""
+
+    id: str
+    """Short identifier used in routes, logs and sessions (``[a-z0-9_-]``)."""
+    issuer: str
+    """The exact issuer. Compared as a plain string with the discovery document and every
+    token's ``iss``: no normalisation, so a trailing slash matters (rows 2, 3)."""
+    client_id: str
+    """The client id registered at the provider."""
+    client_secret: str | None = None
+    """Shared secret for ``client_secret_basic``/``_post`` and HS* ID tokens. Keep it out of
+    source control; it never appears in logs."""
+    client_auth: ClientAuthMethod = "client_secret_basic"
+    """How the token endpoint authenticates the client. ``private_key_jwt`` keeps no shared
+    secret; ``none`` is for public clients and relies on PKCE alone."""
+    private_key: dict[str, Any] | None = None
+    """Private JWK for ``private_key_jwt`` (with ``kid``)."""
+    private_key_alg: str = "RS256"
+    """Signing algorithm of the ``private_key_jwt`` client assertion."""
+    scopes: tuple[str, ...] = ("openid", "profile", "email")
+    """Requested scopes; must include ``openid``. Add ``offline_access`` for refresh tokens."""
+    id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
+    """The one algorithm ID tokens may use. It comes from this configuration, never from the
+    provider's metadata (row 22). HS* verifies with the client secret; ``none`` accepts unsigned
+    tokens and must be chosen explicitly (row 24)."""
+    userinfo_signed_response_alg: str | None = None
+    """Expect UserInfo as a signed JWT with this algorithm; None expects JSON and rejects a JWT
+    (row 48)."""
+    leeway: int = 60
+    """Clock tolerance in seconds for ``exp``, ``nbf`` and ``iat`` (at most 120). Larger values
+    accept tokens that are already expired."""
+    max_iat_age: int = 600
+    """Reject ID tokens whose ``iat`` is older than this many seconds (row 31). In the code flow
+    the provider mints the token at the exchange, so minutes are plenty."""
+    max_age: int | None = None
+    """Ask for re-authentication older than this many seconds (``max_age``); makes ``auth_time``
+    required and checked (row 35)."""
+    require_auth_time: bool = False
+    """Require ``auth_time`` even without ``max_age``."""
+    response_mode: Literal["query", "form_post"] = "query"
+    """``form_post`` keeps the code out of URLs but needs a ``SameSite=None`` transaction cookie."""
+    allowed_authorization_params: frozenset[str] = DEFAULT_AUTHORIZATION_PARAMS
+    """Extra parameters a login request may pass to the provider; anything else is refused."""
+    extra_authorization_params: dict[str, str] = msgspec.field(default_factory=dict)
+    """Fixed extra parameters sent with every authorization request (must be allowed, never
+    reserved)."""
+    trusted_audiences: frozenset[str] = frozenset()
+    """Extra ``aud`` values an ID token may carry besides the client id; ``azp`` must then equal
+    the client id (row 27). Empty rejects any extra audience."""
+    post_logout_redirect_uri: str | None = None
+    """Where the provider sends the browser after RP-initiated logout; must be registered there."""
+    allow_insecure_http: bool = False
+    """Development only: allow ``http://`` issuers and endpoints on loopback addresses. Never
+    enables ``http`` for other hosts."""
+    default_token_lifetime: int = 300
+    """Assumed access-token lifetime in seconds when the provider omits ``expires_in``."""
+    fetch_userinfo: bool = True
+    """Call UserInfo after login and merge its claims (identity always from the ID token)."""
+
+    def __post_init__(self) -> None:
+        for problem in _problems(self):
+            raise ConfigurationError(f"provider {self.id!r}: {problem}")
+
+    @property
+    def is_symmetric(self) -> bool:
+        """ID tokens are MACed with the client secret."""
+        return self.id_token_signed_response_alg.startswith(SYMMETRIC_PREFIX)
+
+
+def _problems(config: ProviderConfig) -> list[str]:
+    checks = [
+        *_identity_problems(config),
+        *_auth_problems(config),
+        *_validation_problems(config),
+        *_param_problems(config.extra_authorization_params, config.allowed_authorization_params),
+    ]
+    return [message for message in checks if message]
+
+
+def _identity_problems(config: ProviderConfig) -> list[str]:
+    issuer = urlsplit(config.issuer)
+    problems = []
+    if not _PROVIDER_ID.match(config.id):
+        problems.append("id must be 1-63 characters of a-z, 0-9, '_' and '-'")
+    if issuer.query or issuer.fragment or not issuer.netloc:
+        problems.append("issuer must be an absolute URL without query or fragment")
+    if issuer.scheme != "https" and not (
+        config.allow_insecure_http and is_loopback_http(config.issuer)
+    ):
+        problems.append(
+            "issuer must use https; for a local development provider on a loopback address set "
+            "allow_insecure_http=True"
+        )
+    if not config.client_id:
+        problems.append("client_id is required")
+    if "openid" not in config.scopes:
+        problems.append("scopes must include 'openid'")
+    return problems
+
+
+def _auth_problems(config: ProviderConfig) -> list[str]:
+    method = config.client_auth
+    if method in ("client_secret_basic", "client_secret_post") and not config.client_secret:
+        return [f"client_auth={method!r} needs client_secret"]
+    if method == "private_key_jwt" and not (config.private_key and config.private_key.get("d")):
+        return ["client_auth='private_key_jwt' needs private_key, a private JWK"]
+    if method == "none" and config.client_secret:
+        return ["client_auth='none' is for public clients: remove client_secret or pick a method"]
+    return []
+
+
+def _validation_problems(config: ProviderConfig) -> list[str]:
+    alg = config.id_token_signed_response_alg
+    problems = []
+    if alg not in ASYMMETRIC_ALGS and alg not in ("HS256", "HS384", "HS512", "none"):
+        problems.append(f"id_token_signed_response_alg {alg!r} is not a supported JWS algorithm")
+    if alg.startswith(SYMMETRIC_PREFIX) and not config.client_secret:
+        problems.append(
+            f"id_token_signed_response_alg={alg!r} is keyed by client_secret, which is unset"
+        )
+    if not 0 <= config.leeway <= MAX_LEEWAY:
+        problems.append(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
+    if config.max_iat_age <= 0:
+        problems.append("max_iat_age must be positive")
+    if config.max_age is not None and config.max_age < 0:
+        problems.append("max_age must be zero or positive")
+    if config.default_token_lifetime <= 0:
+        problems.append("default_token_lifetime must be positive")
+    return problems
+
+
+def _param_problems(params: dict[str, str], allowed: frozenset[str]) -> list[str]:
+    reserved = sorted(RESERVED_AUTHORIZATION_PARAMS & (set(params) | allowed))
+    if reserved:
+        return [f"authorization parameters {reserved} are reserved: rpkit sets them itself"]
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        return [f"extra_authorization_params {unknown} are not in allowed_authorization_params"]
+    return []
