@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src plugins/scalekit/src
 
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q

@@ -28,7 +28,7 @@ def _read_urls(process: subprocess.Popen[str], deadline: float) -> dict[str, str
 
 
 def test_demo_serves_the_fake_op_and_the_app_on_loopback_then_stops_on_ctrl_c():
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - our own demo script
         [sys.executable, str(DEMO), "--port", "0", "--op-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

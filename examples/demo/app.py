@@ -38,7 +38,8 @@ def create_app(issuer: str) -> Litestar:
         )
         page = (
             "<h1>rpkit demo</h1>"
-            f"<p>This app talks to an embedded fake OpenID Provider at <code>{html.escape(issuer)}</code>.</p>"
+            "<p>This app talks to an embedded fake OpenID Provider at "
+            f"<code>{html.escape(issuer)}</code>.</p>"
             f"<table>{rows}</table>"
         )
         return Response(page, media_type="text/html")

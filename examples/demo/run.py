@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from app import create_app  # noqa: E402
+from app import create_app
 
-from rpkit.testing import FakeClient, FakeOP  # noqa: E402
-from rpkit.testing.server import ServerThread, bind_loopback  # noqa: E402
+from rpkit.testing import FakeClient, FakeOP
+from rpkit.testing.server import ServerThread, bind_loopback
 
 DEFAULT_APP_PORT = 8000
 DEFAULT_OP_PORT = 9400
@@ -34,14 +34,16 @@ def _bind(port: int, what: str):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("RPKIT_DEMO_PORT", DEFAULT_APP_PORT)))
-    parser.add_argument("--op-port", type=int, default=int(os.environ.get("RPKIT_DEMO_OP_PORT", DEFAULT_OP_PORT)))
+    app_port = int(os.environ.get("RPKIT_DEMO_PORT", DEFAULT_APP_PORT))
+    op_port = int(os.environ.get("RPKIT_DEMO_OP_PORT", DEFAULT_OP_PORT))
+    parser.add_argument("--port", type=int, default=app_port)
+    parser.add_argument("--op-port", type=int, default=op_port)
     args = parser.parse_args(argv)
 
     app_sock = _bind(args.port, "demo app")
     op_sock = _bind(args.op_port, "fake OP")
-    app_url = "http://127.0.0.1:{}".format(app_sock.getsockname()[1])
-    issuer = "http://127.0.0.1:{}".format(op_sock.getsockname()[1])
+    app_url = f"http://127.0.0.1:{app_sock.getsockname()[1]}"
+    issuer = f"http://127.0.0.1:{op_sock.getsockname()[1]}"
     op = FakeOP(
         issuer,
         clients=[

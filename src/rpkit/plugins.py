@@ -1,7 +1,8 @@
 """Discovery of provider plugins through the ``rpkit.providers`` entry-point group.
 
-A provider plugin is a separate distribution that names one object in that group. rpkit loads
-them lazily and by name, so a broken plugin fails loudly when it is asked for, not at import.
+A provider plugin is a separate distribution that names one object in that group. Importing
+rpkit loads no plugin; :func:`provider_plugins` loads them all when asked, and a broken plugin
+fails loudly there.
 """
 
 from __future__ import annotations

@@ -130,13 +130,13 @@ def end_session(op: FakeOP, req: OPRequest) -> httpx.Response:
     if claims and client_id and client_id != audience and client_id not in (audience or []):
         raise OAuthError("invalid_request", "client_id does not match id_token_hint", page=True)
     client_id = client_id or (audience if isinstance(audience, str) else None)
+    client = op.clients.get(client_id or "")
+    if target is not None and (client is None or target not in client.post_logout_redirect_uris):
+        raise OAuthError("invalid_request", "post_logout_redirect_uri is not registered", page=True)
     if claims and claims.get("sid"):
         op.end_session(str(claims["sid"]))
     if target is None:
         return html_response("<h1>Signed out</h1>")
-    client = op.clients.get(client_id or "")
-    if client is None or target not in client.post_logout_redirect_uris:
-        raise OAuthError("invalid_request", "post_logout_redirect_uri is not registered", page=True)
     state = req.get("state")
     mode = op.misbehave.logout_state
     params: list[tuple[str, str]] = []

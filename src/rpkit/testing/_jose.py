@@ -88,18 +88,24 @@ def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return header, claims
 
 
-def verify_compact(token: str, key: AsymmetricKey | OctKey, alg: str) -> dict[str, Any] | None:
-    """Claims of ``token`` when its signature verifies with ``key`` under ``alg``, else None."""
+def verify_compact(
+    token: str, key: AsymmetricKey | OctKey | bytes, alg: str
+) -> dict[str, Any] | None:
+    """Claims of ``token`` when its signature verifies with ``key`` under ``alg``, else None.
+
+    ``key`` is raw secret bytes for HS* (short client secrets included, which joserfc's
+    ``OctKey`` would warn about)."""
     try:
         head, payload, signature = token.split(".")
         header = json.loads(b64url_decode(head))
         if header.get("alg") != alg or alg == "none":
             return None
-        ok = JWSRegistry.algorithms[alg].verify(
-            f"{head}.{payload}".encode(),
-            b64url_decode(signature),
-            key,
-        )
+        signing_input = f"{head}.{payload}".encode()
+        if isinstance(key, bytes):
+            mac = hmac.new(key, signing_input, _HASHES[alg[2:]]).digest()
+            ok = alg.startswith("HS") and hmac.compare_digest(mac, b64url_decode(signature))
+        else:
+            ok = JWSRegistry.algorithms[alg].verify(signing_input, b64url_decode(signature), key)
     except (ValueError, KeyError, TypeError):
         return None
     if not ok:

@@ -18,16 +18,25 @@ class LogoutDefect(StrEnum):
     """One way a logout token can be malformed (Back-Channel Logout §2.6, checklist row 54)."""
 
     ALG_NONE = "alg_none"
+    """``alg: none`` and an empty signature."""
     WRONG_ALG = "wrong_alg"
     """Signed by the OP with a real key, but not with the client's registered algorithm."""
     WRONG_ISSUER = "wrong_issuer"
+    """``iss`` is the issuer plus "1"."""
     WRONG_AUD = "wrong_aud"
+    """``aud`` is the client id plus "1"."""
     NO_EVENT = "no_event"
+    """No ``events`` claim."""
     WRONG_EVENT = "wrong_event"
+    """``events`` lacks the back-channel logout member."""
     WITH_NONCE = "with_nonce"
+    """Carries a ``nonce``, which logout tokens must not."""
     NO_SID_NO_SUB = "no_sid_no_sub"
+    """Names neither a session nor a user."""
     BAD_SIGNATURE = "bad_signature"
+    """The signature bytes are corrupted."""
     EXPIRED = "expired"
+    """``exp`` half an hour ago."""
 
 
 _CLAIM_EDITS: dict[LogoutDefect, dict[str, Any]] = {

@@ -94,13 +94,15 @@ def userinfo(op: FakeOP, req: OPRequest) -> httpx.Response:
     grant = op.access_tokens.get(presented.strip())
     if grant is None or grant.revoked or grant.expires_at < op.now() or grant.user is None:
         raise _bearer_error("invalid_token", "unknown or expired access token")
-    claims = apply_edits(grant.user.released(grant.scope), op.misbehave.userinfo_claims)
+    released = grant.user.released(grant.scope)
     client = op.clients[grant.client_id]
     alg = client.userinfo_signed_response_alg or ("RS256" if op.misbehave.userinfo_signed else None)
     if alg is None:
+        claims = apply_edits(released, op.misbehave.userinfo_claims)
         return json_response(claims, headers={"Cache-Control": "no-store"})
+    # Edit once, on the signed document, so callables see (and change) its iss and aud too.
     payload = apply_edits(
-        {"iss": op.issuer, "aud": client.client_id, **claims}, op.misbehave.userinfo_claims
+        {"iss": op.issuer, "aud": client.client_id, **released}, op.misbehave.userinfo_claims
     )
     signed = op.minter.sign(
         payload,
@@ -109,7 +111,11 @@ def userinfo(op: FakeOP, req: OPRequest) -> httpx.Response:
         tamper=op.misbehave.userinfo_tamper,
         layout=op.misbehave.jwks_layout,
     )
-    return httpx.Response(200, content=signed.encode(), headers={"Content-Type": "application/jwt"})
+    return httpx.Response(
+        200,
+        content=signed.encode(),
+        headers={"Content-Type": "application/jwt", "Cache-Control": "no-store"},
+    )
 
 
 def _bearer_error(error: str, description: str) -> OAuthError:

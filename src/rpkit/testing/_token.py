@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 import httpx
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from rpkit.testing._http import NO_STORE, OAuthError, OPRequest, json_response
@@ -82,7 +83,11 @@ def authenticate_client(op: FakeOP, req: OPRequest) -> FakeClient:
             status=401,
         )
     if method == "client_secret_basic":
-        _check_secret(client, basic[1] if basic else "")
+        try:
+            _check_secret(client, basic[1] if basic else "")
+        except OAuthError as error:  # RFC 6749 §5.2: answer Basic with a Basic challenge
+            error.headers["WWW-Authenticate"] = 'Basic realm="token"'
+            raise
     elif method == "client_secret_post":
         _check_secret(client, req.get("client_secret") or "")
     elif method == "private_key_jwt":
@@ -154,7 +159,7 @@ def _verify_assertion(client: FakeClient, assertion: str) -> dict[str, Any]:
         header, _ = decode_unverified(assertion)
         keys = KeySet.import_key_set(client.jwks or {"keys": []})  # type: ignore[arg-type]
         key = keys.get_by_kid(header.get("kid"))
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, JoseError) as exc:  # JoseError: unknown kid, no keys at all
         raise OAuthError("invalid_client", "client assertion key not found", status=401) from exc
     claims = verify_compact(assertion, key, str(header.get("alg")))
     if claims is None:
@@ -175,7 +180,7 @@ def _authorization_code(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx
     if req.get("redirect_uri") != grant.redirect_uri:
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
     _check_pkce(grant.code_challenge, grant.code_challenge_method, req.get("code_verifier"))
-    access = op.issue_access_token(client, grant.user, grant.scope)
+    access = op.issue_access_token(client, grant.user, grant.scope, grant.sid)
     refresh = TokenGrant(client.client_id, grant.user, grant.scope, grant.auth_time, grant.sid)
     id_token = op.issue_id_token(client, refresh, access, nonce=grant.nonce, refreshing=False)
     body: dict[str, Any] = {
@@ -210,7 +215,7 @@ def _refresh(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx.Response:
     grant = op.refresh_tokens.get(presented)
     if grant is None or grant.revoked or grant.client_id != client.client_id:
         raise OAuthError("invalid_grant", "unknown, revoked or foreign refresh token")
-    access = op.issue_access_token(client, grant.user, grant.scope)
+    access = op.issue_access_token(client, grant.user, grant.scope, grant.sid)
     body: dict[str, Any] = {
         "access_token": access,
         "token_type": "Bearer",

@@ -44,8 +44,8 @@ class AuthorizationResponse:
         return f"{self.url}?{query}"
 
     def get(self, name: str) -> str | None:
-        """The first value of ``name`` in the query or form."""
-        return next((v for k, v in self.params if k == name), None)
+        """The first value of ``name`` in the query or form, else in the fragment."""
+        return next((v for k, v in (*self.params, *self.fragment) if k == name), None)
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> AuthorizationResponse:

@@ -63,29 +63,47 @@ class KeyRing:
         self.generation = 0
         """How many rotations happened; part of every ``kid``."""
         self.active: dict[str, AsymmetricKey] = {}
-        self._extras: dict[str, list[AsymmetricKey]] = {}
-        self._enc_keys: list[AsymmetricKey] = []
+        self.retired: list[AsymmetricKey] = []
+        """Keys replaced by :meth:`rotate`, no longer published (tokens they signed still exist)."""
+        self._spares: tuple[dict[str, list[AsymmetricKey]], list[AsymmetricKey]] | None = None
+        self._tag = ""
         self._generate()
 
     def rotate(self) -> None:
         """Replace every key, and so every ``kid`` (checklist row 40)."""
         self.generation += 1
+        self.retired.extend(self.active.values())
         self._generate()
 
     def _generate(self) -> None:
-        tag = f"g{self.generation}-{secrets.token_hex(3)}"
-        self.active = {alg: generate_key(alg, f"{alg.lower()}-{tag}") for alg in SIGNING_ALGORITHMS}
-        # The no-kid layouts need a secp256k1 key and two spares per key type.
-        self._extras = {
-            "RSA": [generate_key("RS256") for _ in range(2)],
-            "EC": [generate_key("ES256") for _ in range(2)],
-            "K1": [generate_key("ES256K") for _ in range(3)],
-            "OKP": [generate_key("EdDSA") for _ in range(2)],
+        self._tag = f"g{self.generation}-{secrets.token_hex(3)}"
+        self.active = {
+            alg: generate_key(alg, f"{alg.lower()}-{self._tag}") for alg in SIGNING_ALGORITHMS
         }
-        self._enc_keys = [
-            generate_key("RS256", f"enc-rsa-{tag}"),
-            generate_key("ES256", f"enc-ec-{tag}"),
-        ]
+        self._spares = None  # RSA generation is slow: spares wait until a no-kid layout is used
+
+    def _spare_keys(self) -> tuple[dict[str, list[AsymmetricKey]], list[AsymmetricKey]]:
+        """A secp256k1 key and two spares per key type for the no-kid layouts, and the two
+        encryption keys of the single layout; made on first use, replaced on rotation."""
+        if self._spares is None:
+            extras = {
+                "RSA": [generate_key("RS256") for _ in range(2)],
+                "EC": [generate_key("ES256") for _ in range(2)],
+                "K1": [generate_key("ES256K") for _ in range(3)],
+                "OKP": [generate_key("EdDSA") for _ in range(2)],
+            }
+            enc = [
+                generate_key("RS256", f"enc-rsa-{self._tag}"),
+                generate_key("ES256", f"enc-ec-{self._tag}"),
+            ]
+            self._spares = (extras, enc)
+        return self._spares
+
+    def find(self, kid: Any, alg: str) -> AsymmetricKey | None:
+        """The active or retired key with ``kid``; without a ``kid``, the active key for ``alg``."""
+        if kid is None:
+            return self.active.get(alg)
+        return next((k for k in [*self.active.values(), *self.retired] if k.kid == kid), None)
 
     def kid(self, alg: str) -> str:
         """The ``kid`` of the active key for ``alg``."""
@@ -115,12 +133,13 @@ class KeyRing:
             layout: which set to publish.
             key_params: per algorithm, members to set on (or, with None, remove from) that
                 algorithm's published signing key in the standard layout, e.g.
-                ``{"RS256": {"use": "enc"}}`` (checklist row 43).
+                ``{"RS256": {"use": "enc"}}`` (checklist row 43). Giving ``key_ops`` drops the
+                default ``use: sig``, since RFC 7517 §4.3 advises against publishing both.
             extra_keys: raw JWKs appended as they are, e.g. a key of an unknown ``kty``.
         """
         if layout is JWKSLayout.STANDARD:
             keys = [
-                public_jwk(key, use="sig", alg=alg, **(key_params or {}).get(alg, {}))
+                public_jwk(key, **_published_params(alg, (key_params or {}).get(alg, {})))
                 for alg, key in self.active.items()
             ]
         else:
@@ -129,15 +148,21 @@ class KeyRing:
 
     def _no_kid_keys(self, layout: JWKSLayout) -> list[dict[str, Any]]:
         per_type = 1 if layout is JWKSLayout.SINGLE_NO_KID else 3
+        extras, enc_keys = self._spare_keys()
         groups = [
-            [self.active["RS256"], *self._extras["RSA"]],
-            [self.active["ES256"], *self._extras["EC"]],
-            self._extras["K1"],
-            [self.active["EdDSA"], *self._extras["OKP"]],
+            [self.active["RS256"], *extras["RSA"]],
+            [self.active["ES256"], *extras["EC"]],
+            extras["K1"],
+            [self.active["EdDSA"], *extras["OKP"]],
         ]
         keys = [
             public_jwk(key, kid=None, use="sig") for group in groups for key in group[:per_type]
         ]
         if layout is JWKSLayout.SINGLE_NO_KID:
-            keys += [public_jwk(key, use="enc") for key in self._enc_keys]
+            keys += [public_jwk(key, use="enc") for key in enc_keys]
         return keys
+
+
+def _published_params(alg: str, params: dict[str, Any]) -> dict[str, Any]:
+    defaults: dict[str, Any] = {"alg": alg} if "key_ops" in params else {"use": "sig", "alg": alg}
+    return defaults | params

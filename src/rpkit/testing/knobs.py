@@ -2,7 +2,7 @@
 
 Every field defaults to honest behaviour. Set fields on ``fake_op.misbehave`` directly, or for a
 block with ``with fake_op.misbehaving(...)``. Each field names the checklist rows
-(``docs/conformance.md``) it serves.
+(``docs/knobs.md``) it serves.
 
 Claim edits (``id_token_claims``, ``userinfo_claims``, ...) map a claim name to a new value, to
 :data:`ABSENT` to remove the claim, or to a callable that receives the honest claims and returns
@@ -63,9 +63,9 @@ class Canned:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, obj: Any, status: int = 200, **headers: str) -> Canned:
+    def json(cls, obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Canned:
         """A JSON body of any shape (a bare array, ``{"keys": []}``, an OAuth error)."""
-        return cls(status, json.dumps(obj).encode(), "application/json", headers)
+        return cls(status, json.dumps(obj).encode(), "application/json", dict(headers or {}))
 
     @classmethod
     def html(cls, text: str = "<html><body>Oops</body></html>", status: int = 200) -> Canned:
@@ -142,9 +142,9 @@ class Misbehaviour:
     token_error: str | None = None
     """Answer the code exchange with HTTP 400 and this OAuth error (row 18a)."""
     token_fields: dict[str, Any] = field(default_factory=dict)
-    """Edits to the token response JSON: no ``id_token`` (row 17), no ``access_token`` or
-    ``token_type`` or ``token_type: mac`` (row 18), ``bEARER``, no ``expires_in``, another
-    ``scope`` (row 19)."""
+    """Edits to every token response JSON (code exchange and refresh): no ``id_token``
+    (row 17), no ``access_token`` or ``token_type`` or ``token_type: mac`` (row 18), ``bEARER``,
+    no ``expires_in``, another ``scope`` (row 19)."""
 
     # -- I and K: ID token and keys ------------------------------------------------------------
     id_token_claims: dict[str, Any] = field(default_factory=dict)

@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import secrets
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -67,7 +68,7 @@ class TokenMinter:
         clock: returns the current time in seconds; the fake OP shifts it by its clock offset.
     """
 
-    def __init__(self, issuer: str, keys: KeyRing, clock: Any = time.time) -> None:
+    def __init__(self, issuer: str, keys: KeyRing, clock: Callable[[], float] = time.time) -> None:
         self.issuer = issuer
         self.keys = keys
         self.clock = clock
@@ -250,7 +251,9 @@ def _utf8(secret: str | None, alg: str) -> bytes:
 def _wrap_in_jwe(token: str) -> str:
     recipient = RSAKey.generate_key(2048)
     header = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "cty": "JWT"}
-    return jwe.encrypt_compact(header, token.encode(), recipient)
+    # joserfc's default registry refuses RSA-OAEP-256 as "not recommended"; allow it by name.
+    algorithms = [header["alg"], header["enc"]]
+    return jwe.encrypt_compact(header, token.encode(), recipient, algorithms=algorithms)
 
 
 def _self_signed_der_b64(key: AsymmetricKey) -> str:

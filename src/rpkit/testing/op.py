@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -37,6 +38,9 @@ from rpkit.testing.knobs import Endpoint, Misbehaviour, apply_edits
 from rpkit.testing.minter import TokenMinter
 from rpkit.testing.oracle import Oracle, RecordedRequest
 from rpkit.testing.registry import CodeGrant, FakeClient, FakeUser, TokenGrant, default_users
+
+if TYPE_CHECKING:
+    from rpkit.testing.transport import FakeOPTransport
 
 __all__ = ["DEFAULT_ISSUER", "FakeOP"]
 
@@ -64,6 +68,11 @@ class FakeOP:
             instead of reading discovery fails (row 1).
         require_pkce: refuse authorization requests without ``code_challenge``.
         issue_refresh_tokens: include a refresh token in code exchanges.
+        code_lifetime: seconds an authorization code stays redeemable.
+        access_token_lifetime: ``expires_in`` of access tokens, in seconds.
+        id_token_lifetime: seconds between an ID token's ``iat`` and ``exp``.
+        jwks_max_age: ``Cache-Control: max-age`` of the JWKS response.
+        metadata_max_age: ``Cache-Control: max-age`` of the discovery document.
     """
 
     def __init__(
@@ -139,9 +148,9 @@ class FakeOP:
         return sid
 
     def end_session(self, sid: str) -> None:
-        """End an OP session and revoke the refresh tokens issued in it."""
+        """End an OP session and revoke the refresh and access tokens issued in it."""
         self.sessions.pop(sid, None)
-        for grant in self.refresh_tokens.values():
+        for grant in [*self.refresh_tokens.values(), *self.access_tokens.values()]:
             if grant.sid == sid:
                 grant.revoked = True
 
@@ -158,7 +167,9 @@ class FakeOP:
             TypeError: a knob name that :class:`Misbehaviour` does not have.
         """
         previous = self.misbehave
-        self.misbehave = replace(previous, **knobs)
+        # Copy each knob, so that editing a knob's dict inside the block leaves ``previous`` alone.
+        copies = {f.name: copy.copy(getattr(previous, f.name)) for f in fields(previous)}
+        self.misbehave = replace(previous, **(copies | knobs))
         try:
             yield self.misbehave
         finally:
@@ -170,8 +181,10 @@ class FakeOP:
         self.oracle.clear()
 
     # -- issuing ------------------------------------------------------------------------------
-    def issue_access_token(self, client: FakeClient, user: FakeUser | None, scope: str) -> str:
-        """A JWT access token, remembered for UserInfo."""
+    def issue_access_token(
+        self, client: FakeClient, user: FakeUser | None, scope: str, sid: str | None = None
+    ) -> str:
+        """A JWT access token, remembered for UserInfo; ending OP session ``sid`` revokes it."""
         subject = user.sub if user else client.client_id
         audience = client.access_token_audience or client.client_id
         access = self.minter.mint_access_token(
@@ -182,7 +195,7 @@ class FakeOP:
             lifetime=self.access_token_lifetime,
         )
         expires = self.now() + self.access_token_lifetime
-        self.access_tokens[access] = TokenGrant(client.client_id, user, scope, 0, None, expires)
+        self.access_tokens[access] = TokenGrant(client.client_id, user, scope, 0, sid, expires)
         return access
 
     def issue_id_token(
@@ -244,7 +257,7 @@ class FakeOP:
     ) -> list[tuple[str, str]]:
         """Tokens leaked into the authorization response (row 15)."""
         client = self.clients[grant.client_id]
-        access = self.issue_access_token(client, grant.user, grant.scope)
+        access = self.issue_access_token(client, grant.user, grant.scope, grant.sid)
         token_grant = TokenGrant(
             client.client_id, grant.user, grant.scope, grant.auth_time, grant.sid
         )
@@ -256,13 +269,20 @@ class FakeOP:
         return [(kind, tokens[kind]) for kind in sorted(kinds)]
 
     def verify_own_token(self, token: str) -> dict[str, Any] | None:
-        """Claims of a token this OP signed with a current key (expiry not checked), else None."""
+        """Claims of a token this OP signed, with a current or retired key or a client's secret
+        for HS*, else None. Expiry is not checked (an expired ``id_token_hint`` is fine)."""
         try:
-            header, _ = decode_unverified(token)
+            header, claims = decode_unverified(token)
         except ValueError:
             return None
         alg = str(header.get("alg"))
-        key = self.keys.active.get(alg)
+        if alg.startswith("HS"):
+            audience = claims.get("aud")
+            client = self.clients.get(audience if isinstance(audience, str) else "")
+            secret = client.client_secret if client else None
+            key: Any = secret.encode() if secret else None
+        else:
+            key = self.keys.find(header.get("kid"), alg)
         return verify_compact(token, key, alg) if key is not None else None
 
     # -- what a browser or the OP's back channel does ----------------------------------------
@@ -283,7 +303,10 @@ class FakeOP:
         """A back-channel logout token (row 53), or a malformed one (row 54). With neither
         ``sub`` nor ``sid``, it names the most recent OP session and its user."""
         client_id = client_id or next(iter(self.clients))
-        if sub is None and sid is None and self.sessions:
+        if sub is None and sid is None:
+            if not self.sessions:
+                msg = "no OP session to log out: pass sub= or sid=, or sign a user in first"
+                raise ValueError(msg)
             sid = next(reversed(self.sessions))
             sub = self.sessions[sid][0]
         return mint_logout_token(self, client_id, sub=sub, sid=sid, defect=defect)
@@ -338,7 +361,7 @@ class FakeOP:
             req.record.outcome = "ok"
         return response
 
-    def transport(self, *others: FakeOP) -> httpx.AsyncBaseTransport:
+    def transport(self, *others: FakeOP) -> FakeOPTransport:
         """An httpx transport that routes to this OP (and ``others``) by origin."""
         from rpkit.testing.transport import FakeOPTransport  # noqa: PLC0415 - avoids a cycle
 

@@ -68,8 +68,8 @@ class Oracle:
         return len(self.requests) if endpoint is None else len(self.of(endpoint))
 
     def counts(self) -> Counter[str]:
-        """Requests per endpoint name."""
-        return Counter(str(r.endpoint) for r in self.requests)
+        """Requests per endpoint name; paths the OP does not serve count as ``not_found``."""
+        return Counter(r.endpoint or "not_found" for r in self.requests)
 
     def last(self, endpoint: Endpoint) -> RecordedRequest:
         """The most recent request to ``endpoint``.

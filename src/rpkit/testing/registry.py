@@ -19,7 +19,7 @@ __all__ = [
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
 DEFAULT_CLIENT_ID = "rpkit-test-client"
-DEFAULT_CLIENT_SECRET = "s3cr:t +/%=é"
+DEFAULT_CLIENT_SECRET = "s3cr:t +/%=é-fake-op-client-secret"
 """Holds every character RFC 6749 §2.3.1 form-encoding must escape (row 16)."""
 DEFAULT_REDIRECT_URI = "https://app.rpkit.test/auth/callback/fake"
 
