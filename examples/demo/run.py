@@ -63,11 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  OP JWKS:    {op.endpoints['jwks']}", flush=True)
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Explicit handlers: a shell that backgrounds the command may have set SIGINT to "ignore".
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         for server in reversed(servers):
             server.stop()
