@@ -20,11 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from joserfc.errors import JoseError
+from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import JWKRegistry
 
 from rpkit.testing import (
@@ -35,6 +31,7 @@ from rpkit.testing import (
     FakeOP,
     Tamper,
 )
+from tests.testing.jws_check import verifies as _verifies
 
 DISCOVERY_URL = f"{DEFAULT_ISSUER}/.well-known/openid-configuration"
 DAY = 86_400
@@ -52,32 +49,6 @@ def _b64(data: bytes) -> str:
 def _parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     head, payload, _ = token.split(".")
     return json.loads(_unb64(head)), json.loads(_unb64(payload))
-
-
-def _verifies(token: str, jwk: Mapping[str, Any]) -> bool:
-    """Whether ``token``'s signature checks out with the public ``jwk``."""
-    head, payload, signature = token.split(".")
-    alg = json.loads(_unb64(head))["alg"]
-    try:
-        key = JWKRegistry.import_key(dict(jwk)).public_key
-    except JoseError:
-        return False
-    data, sig = f"{head}.{payload}".encode(), _unb64(signature)
-    try:
-        if alg == "RS256" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(sig, data, padding.PKCS1v15(), hashes.SHA256())
-        elif alg == "PS256" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(sig, data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
-        elif alg == "ES256" and isinstance(key, ec.EllipticCurvePublicKey):
-            r, s = int.from_bytes(sig[:32]), int.from_bytes(sig[32:])
-            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
-        elif alg == "EdDSA" and isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(sig, data)
-        else:
-            return False
-    except InvalidSignature:
-        return False
-    return True
 
 
 def _hmac_verifies(token: str, key: bytes) -> bool:

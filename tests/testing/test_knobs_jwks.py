@@ -9,7 +9,6 @@ helpers.
 from __future__ import annotations
 
 import base64
-import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -17,56 +16,18 @@ from typing import Any
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc.errors import JoseError
-from joserfc.jwk import JWKRegistry
 
 from rpkit.testing import DEFAULT_ISSUER, Canned, FakeOP, JWKSLayout, Tamper
+from tests.testing.jws_check import header_of as _header
+from tests.testing.jws_check import public_key as _public_key
+from tests.testing.jws_check import verifies_with as _verifies_with
 
 DISCOVERY_URL = f"{DEFAULT_ISSUER}/.well-known/openid-configuration"
-USAGE_MEMBERS = ("use", "key_ops", "alg")
 ML_DSA_KEY = {"kty": "AKP", "alg": "ML-DSA-44", "kid": "pq-1", "pub": "dGVzdC1wdWJsaWMta2V5"}
 
 
 # -- an independent verifier ---------------------------------------------------------------------
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _header(token: str) -> dict[str, Any]:
-    header: dict[str, Any] = json.loads(_unb64(token.split(".", maxsplit=1)[0]))
-    return header
-
-
-def _public_key(jwk: Mapping[str, Any]) -> Any:
-    # Only the key material: joserfc refuses some use/key_ops mixes that row 43 publishes.
-    material = {name: value for name, value in jwk.items() if name not in USAGE_MEMBERS}
-    return JWKRegistry.import_key(material).public_key
-
-
-def _verifies_with(token: str, key: Any) -> bool:
-    """Whether ``token``'s signature checks out with a ``cryptography`` public key."""
-    head, payload, signature = token.split(".")
-    alg = _header(token)["alg"]
-    data, sig = f"{head}.{payload}".encode(), _unb64(signature)
-    try:
-        if alg == "RS256" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(sig, data, padding.PKCS1v15(), hashes.SHA256())
-        elif alg == "PS256" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(sig, data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
-        elif alg == "ES256" and isinstance(key, ec.EllipticCurvePublicKey):
-            r, s = int.from_bytes(sig[:32]), int.from_bytes(sig[32:])
-            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
-        elif alg == "EdDSA" and isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(sig, data)
-        else:
-            return False
-    except InvalidSignature:
-        return False
-    return True
 
 
 def _verifies(token: str, jwk: Mapping[str, Any]) -> bool:
