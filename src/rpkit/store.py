@@ -2,7 +2,8 @@
 
 Login transactions, back-channel logout ``jti`` values and passwordless counters live behind
 :class:`KeyValueStore`. Its :meth:`~KeyValueStore.consume` is an *atomic* get-and-delete: two
-callbacks carrying the same ``state`` must not both succeed, even on two workers. The Litestar
+callbacks carrying the same ``state`` must not both succeed, even on two workers; likewise
+:meth:`~KeyValueStore.add` (set-if-absent) lets exactly one of two replays through. The Litestar
 adapter implements the protocol over Litestar stores (``GETDEL`` on Redis).
 """
 
@@ -33,6 +34,11 @@ class KeyValueStore(Protocol):
 
     async def consume(self, key: str) -> bytes | None:
         """Atomically return and remove the value under ``key``; exactly one caller gets it."""
+        ...
+
+    async def add(self, key: str, value: bytes, expires_in: int | None = None) -> bool:
+        """Atomically store ``value`` only if ``key`` is absent; True when it was stored.
+        Replay caches (logout ``jti``, webhook ids) rely on exactly one caller winning."""
         ...
 
 
@@ -76,6 +82,13 @@ class MemoryStore:
         value = self._live(key)
         self._data.pop(key, None)
         return value
+
+    async def add(self, key: str, value: bytes, expires_in: int | None = None) -> bool:
+        """See :meth:`KeyValueStore.add`."""
+        if self._live(key) is not None:
+            return False
+        await self.set(key, value, expires_in)
+        return True
 
     def sweep(self) -> int:
         """Drop every expired entry; returns how many were dropped."""

@@ -77,3 +77,15 @@ async def test_abandoned_entries_are_swept_as_the_store_grows():
         await store.set(f"live-{i}", b"y", expires_in=600)
 
     assert len(store) == 1100
+
+
+async def test_add_stores_only_when_absent_and_exactly_once_under_concurrency():
+    clock = Clock()
+    store = MemoryStore(clock)
+
+    results = await asyncio.gather(*(store.add("jti-1", b"seen", expires_in=60) for _ in range(10)))
+
+    assert results.count(True) == 1
+    assert await store.get("jti-1") == b"seen"
+    clock.now += 61
+    assert await store.add("jti-1", b"again", expires_in=60) is True
