@@ -25,6 +25,7 @@ import httpx
 import msgspec
 from authlib.oidc.discovery import OpenIDProviderMetadata
 
+from rpkit._frozen import freeze
 from rpkit._log import get_logger
 from rpkit.config import ProviderConfig, is_loopback_http
 from rpkit.errors import ConfigurationError, DiscoveryError, IssuerMismatchError
@@ -282,12 +283,4 @@ def _convert(document: dict[str, Any]) -> ProviderMetadata:
     except msgspec.ValidationError as exc:
         msg = f"the discovery document is invalid: {exc}"
         raise DiscoveryError(msg) from exc
-    return msgspec.structs.replace(metadata, raw=_freeze(document))
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, dict):
-        return MappingProxyType({name: _freeze(item) for name, item in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(item) for item in value)
-    return value
+    return msgspec.structs.replace(metadata, raw=freeze(document))

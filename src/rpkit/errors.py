@@ -5,6 +5,7 @@ table. Causes are always chained (``raise ... from exc``).
 
     RPKitError
     ├── ConfigurationError
+    ├── UnknownProviderError
     ├── StoreError
     ├── DiscoveryError
     │   └── IssuerMismatchError
@@ -55,6 +56,7 @@ __all__ = [
     "TokenEndpointError",
     "TokenExchangeError",
     "TokenValidationError",
+    "UnknownProviderError",
     "UserInfoError",
 ]
 
@@ -81,6 +83,12 @@ class ConfigurationError(RPKitError, ValueError):
     """A configuration is contradictory or unsafe; the message says what to change."""
 
     code = "configuration_invalid"
+
+
+class UnknownProviderError(RPKitError):
+    """A request named a provider id that is not configured."""
+
+    code = "unknown_provider"
 
 
 class StoreError(RPKitError):
@@ -154,9 +162,21 @@ class FrontChannelTokenError(CallbackError):
 
 
 class TokenEndpointError(RPKitError):
-    """The token endpoint's answer was unusable."""
+    """The token endpoint's answer was unusable.
+
+    Attributes:
+        error: the OAuth error code the OP answered with (RFC 6749 §5.2), if any.
+        description: the OP's ``error_description``, truncated (untrusted text: not for logs).
+    """
 
     code = "token_endpoint_error"
+
+    def __init__(
+        self, detail: str, *, error: str | None = None, description: str | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.error = error
+        self.description = description
 
 
 class TokenExchangeError(TokenEndpointError):
@@ -216,9 +236,17 @@ class LogoutTokenValidationError(TokenValidationError):
 
 
 class UserInfoError(RPKitError):
-    """The UserInfo response was an error, not a JSON object, or named another subject."""
+    """The UserInfo response was an error, not a JSON object, or named another subject.
+
+    Attributes:
+        reason: which check failed, e.g. ``unauthorized``, ``not_json``, ``sub``, ``jwt``.
+    """
 
     code = "userinfo_invalid"
+
+    def __init__(self, detail: str, *, reason: str = "invalid") -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 class LogoutError(RPKitError):

@@ -1,0 +1,282 @@
+"""The JWT core shared by every token rpkit validates: compact JWS and the registered claims.
+
+A token is split, its segments decoded with a strict base64url decoder and its header parsed with
+msgspec; the signature is then checked by joserfc's algorithm model for the one algorithm the
+caller allows, with a key the caller got from :class:`~rpkit.jwks.JWKSCache` (or HMAC over the
+client secret). Nothing here reads a key from the token itself. The claim helpers check the
+RFC 7519 registered claims in plain Python. Failures raise :class:`Rejected`, which each
+validator turns into its own error class.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Container, Mapping
+from typing import Any, Final, NamedTuple
+
+import msgspec
+from joserfc.jwk import OKPKey
+from joserfc.jws import JWSRegistry
+
+from rpkit.jwks import VerificationKey
+
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "MISSING",
+    "Compact",
+    "Rejected",
+    "audiences",
+    "check_issuer",
+    "check_times",
+    "check_type",
+    "half_hash",
+    "integer",
+    "optional_str",
+    "parse_compact",
+    "show",
+    "string_claim",
+]
+
+MISSING: Final = object()
+"""Default for ``claims.get`` that tells an absent claim from a JSON ``null``."""
+MAX_TOKEN_LENGTH = 65536
+"""Longer tokens are refused before any decoding (bounds the work an attacker can cause)."""
+
+# base64url → the standard alphabet in one C-level pass; '+', '/' and '=' become '!', which the
+# strict standard decoder refuses, so only the URL-safe alphabet without padding is accepted.
+_B64URL_TO_STD = bytes.maketrans(b"-_+/=", b"+/!!!")
+_HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+_SHA_BY_BITS = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
+_HALF_HASHES = {
+    **{
+        f"{family}{bits}": sha
+        for family in ("HS", "RS", "PS", "ES")
+        for bits, sha in _SHA_BY_BITS.items()
+    },
+    "ES256K": hashlib.sha256,
+}
+# joserfc's algorithm models, taken from its registry table directly: the caller has already
+# pinned the algorithm, so joserfc's allow-list lookup (``get_alg``, which also emits the RFC 9864
+# ``SecurityWarning`` for "EdDSA") is never needed and no warning filter is either.
+_MODELS = JWSRegistry.algorithms
+
+
+class Rejected(Exception):
+    """One failed check: ``reason`` is the stable short name, ``detail`` is safe to log.
+
+    ``continuity`` marks a refreshed ID token that changed identity (Core §12.2).
+    """
+
+    def __init__(self, reason: str, detail: str, *, continuity: bool = False) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.continuity = continuity
+
+
+class Compact(NamedTuple):
+    """A compact JWS, split and decoded but not yet verified."""
+
+    header: dict[str, Any]
+    alg: str
+    signing_input: bytes
+    payload_segment: bytes
+    signature: bytes
+
+    def verify(self, key: VerificationKey) -> None:
+        """Check the signature with an asymmetric ``key`` under :attr:`alg`.
+
+        The key comes from ``JWKSCache.key_for(..., alg)``, which already matched its type,
+        curve, ``use``, ``key_ops`` and ``alg`` to :attr:`alg`.
+
+        Raises:
+            Rejected: ``signature`` when it does not verify.
+        """
+        try:
+            valid = _MODELS[self.alg].verify(self.signing_input, self.signature, key)
+        # cryptography and joserfc raise on keys or signatures of the wrong shape.
+        except (ValueError, TypeError) as exc:
+            raise Rejected("signature", "the signature does not verify") from exc
+        if not valid:
+            raise Rejected("signature", "the signature does not verify")
+
+    def verify_hmac(self, secret: str) -> None:
+        """Check an HS256/384/512 MAC keyed by the UTF-8 bytes of the client secret.
+
+        Done here rather than with joserfc's ``OctKey``, which warns about short secrets that
+        providers nevertheless issue.
+
+        Raises:
+            Rejected: ``signature`` when the MAC does not match.
+        """
+        digest = hmac.new(secret.encode(), self.signing_input, _HMAC_HASHES[self.alg]).digest()
+        if not hmac.compare_digest(digest, self.signature):
+            raise Rejected("signature", "the MAC does not verify with the client secret")
+
+    def verify_unsigned(self) -> None:
+        """Accept ``alg: none`` only with an empty signature part (RFC 7519 §6.1).
+
+        Raises:
+            Rejected: ``signature`` when an unsigned token carries a signature.
+        """
+        if self.signature:
+            raise Rejected("signature", "an alg 'none' token must have an empty signature")
+
+    def claims(self) -> dict[str, Any]:
+        """The payload as a JSON object (call only after verifying).
+
+        Raises:
+            Rejected: ``malformed`` when it is not base64url JSON of an object.
+        """
+        try:
+            claims = msgspec.json.decode(_b64url(self.payload_segment))
+        except (binascii.Error, msgspec.DecodeError) as exc:
+            raise Rejected("malformed", "the payload is not base64url-encoded JSON") from exc
+        if type(claims) is not dict:
+            raise Rejected("malformed", "the payload is not a JSON object")
+        return claims
+
+
+def parse_compact(token: str) -> Compact:
+    """Split and decode a compact JWS; refuse JWE, unknown ``crit`` and malformed input.
+
+    Raises:
+        Rejected: ``jwe`` for a five-part token, ``crit`` for any ``crit`` header (rpkit
+            understands no JWS extension), ``malformed`` for anything else that is not a
+            compact JWS with a string ``alg``.
+    """
+    if type(token) is not str or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise Rejected("malformed", "the token is not a string of acceptable length")
+    try:
+        raw = token.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise Rejected("malformed", "the token contains non-ASCII characters") from exc
+    dots = raw.count(b".")
+    if dots != 2:
+        if dots == 4:
+            raise Rejected("jwe", "the token is encrypted (JWE), which is not configured")
+        raise Rejected("malformed", "the token is not a three-part compact JWS")
+    head, payload, signature = raw.split(b".")
+    header, decoded_signature = _decode_head(head, signature)
+    signing_input = raw[: len(head) + 1 + len(payload)]
+    return Compact(header, header["alg"], signing_input, payload, decoded_signature)
+
+
+def _decode_head(head: bytes, signature: bytes) -> tuple[dict[str, Any], bytes]:
+    try:
+        header = msgspec.json.decode(_b64url(head))
+        decoded_signature = _b64url(signature)
+    except (binascii.Error, msgspec.DecodeError) as exc:
+        raise Rejected("malformed", "the header or signature is not valid base64url") from exc
+    if type(header) is not dict or type(header.get("alg")) is not str:
+        raise Rejected("malformed", "the header is not a JSON object with a string 'alg'")
+    if "crit" in header:
+        raise Rejected("crit", f"the header marks {show(header['crit'])} critical; none is known")
+    return header, decoded_signature
+
+
+def _b64url(segment: bytes) -> bytes:
+    """Strict base64url without padding: any other character is an error."""
+    padded = segment.translate(_B64URL_TO_STD) + b"=" * (-len(segment) % 4)
+    return binascii.a2b_base64(padded, strict_mode=True)
+
+
+def half_hash(value: str, alg: str, key: VerificationKey | None) -> str | None:
+    """The ``at_hash``/``c_hash`` of ``value`` (Core §3.1.3.6), or None when ``alg`` defines no
+    hash (``none``).
+
+    The hash is the one named by the algorithm; EdDSA with an Ed25519 key uses SHA-512 and with
+    an Ed448 key SHAKE256 with a 114-byte output (the OpenID Core errata set).
+    """
+    if alg in ("EdDSA", "Ed25519", "Ed448"):
+        ed448 = alg == "Ed448" or (isinstance(key, OKPKey) and key.curve_name == "Ed448")
+        digest = hashlib.shake_256(value.encode()).digest(114) if ed448 else _sha512(value)
+    elif alg in _HALF_HASHES:
+        digest = _HALF_HASHES[alg](value.encode()).digest()
+    else:
+        return None
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+
+
+def _sha512(value: str) -> bytes:
+    return hashlib.sha512(value.encode()).digest()
+
+
+def show(value: Any) -> str:
+    """A short ``repr`` of an untrusted header or claim value for an error detail."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# -- registered claims ---------------------------------------------------------------------------
+
+
+def check_type(header: Mapping[str, Any], accepted: Container[str]) -> None:
+    """``typ``, when present, is one of ``accepted`` (lower-case), compared case-insensitively."""
+    typ = header.get("typ")
+    if typ is not None and (type(typ) is not str or typ.lower() not in accepted):
+        raise Rejected("typ", f"token type {show(typ)} is not accepted here")
+
+
+def check_issuer(claims: Mapping[str, Any], expected: str) -> str:
+    """``iss`` is exactly ``expected``."""
+    iss = claims.get("iss")
+    if iss != expected:  # exact string comparison, no normalisation (row 25)
+        raise Rejected("iss", f"iss {show(iss)} is not {expected!r}")
+    return expected
+
+
+def audiences(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    """``aud`` as a tuple: a non-empty string or a non-empty array of them."""
+    aud = claims.get("aud")
+    if type(aud) is str and aud:
+        return (aud,)
+    if type(aud) is list and aud and all(type(a) is str and a for a in aud):
+        return tuple(aud)
+    raise Rejected("aud", "aud is missing or not a string or array of strings")
+
+
+def integer(claims: Mapping[str, Any], name: str) -> int:
+    """A required integer claim (a NumericDate as OpenID Connect issues it)."""
+    value = claims.get(name)
+    if type(value) is not int:  # excludes bool, float and strings
+        raise Rejected(name, f"{name} is missing or not an integer")
+    return value
+
+
+def check_times(
+    claims: Mapping[str, Any], now: float, leeway: int, max_iat_age: int | None
+) -> tuple[int, int]:
+    """``exp`` not passed, ``iat`` not in the future nor too old, ``nbf`` reached (rows 30–32)."""
+    exp = integer(claims, "exp")
+    if now >= exp + leeway:
+        raise Rejected("exp", "the token has expired")
+    iat = integer(claims, "iat")
+    if iat > now + leeway:
+        raise Rejected("iat", "iat is in the future")
+    if max_iat_age is not None and now - iat > max_iat_age + leeway:
+        raise Rejected("iat", f"iat is more than {max_iat_age} s old")
+    if "nbf" in claims and integer(claims, "nbf") > now + leeway:
+        raise Rejected("nbf", "the token is not valid yet (nbf)")
+    return iat, exp
+
+
+def string_claim(claims: Mapping[str, Any], name: str = "sub") -> str:
+    """A required non-empty string claim."""
+    value = claims.get(name)
+    if type(value) is not str or not value:
+        raise Rejected(name, f"{name} is missing or not a non-empty string")
+    return value
+
+
+def optional_str(claims: Mapping[str, Any], name: str) -> str | None:
+    """An optional string claim; present with another type is a rejection."""
+    value = claims.get(name, MISSING)
+    if value is MISSING:
+        return None
+    if type(value) is not str:
+        raise Rejected(name, f"{name} is not a string")
+    return value

@@ -1,0 +1,345 @@
+"""The relying party: several providers, one shared HTTP client, one store.
+
+:class:`RelyingParty` ties the core together — discovery, the JWKS cache, the login flow, token
+exchange, ID-token validation, UserInfo, refresh and logout — and is what the Litestar adapter
+wraps. It never creates an HTTP client: the caller owns one pooled ``httpx.AsyncClient``.
+
+Example:
+    >>> import httpx
+    >>> from rpkit import ProviderConfig, RelyingParty
+    >>> okta = ProviderConfig(id="okta", issuer="https://example.okta.com",
+    ...                       client_id="0oa1", client_secret="s3cret")
+    >>> rp = RelyingParty([okta], http=httpx.AsyncClient(timeout=10.0))
+    >>> # login = await rp.begin_login("okta", redirect_uri="https://app.example/cb/okta")
+    >>> # result = await rp.complete_login("okta", callback_params)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+import msgspec
+
+from rpkit import flow, logout
+from rpkit._log import get_logger
+from rpkit.config import ProviderConfig
+from rpkit.discovery import DiscoveryCache, ProviderMetadata
+from rpkit.errors import ConfigurationError, IDTokenValidationError, UnknownProviderError
+from rpkit.id_token import AccessToken, AccessTokenPolicy, IDToken, LogoutToken, TokenValidator
+from rpkit.jwks import JWKSCache
+from rpkit.logout import LogoutRequest, LogoutReturn
+from rpkit.store import KeyValueStore, MemoryStore
+from rpkit.tokens import TokenClient, TokenSet
+from rpkit.userinfo import UserInfoClient
+
+__all__ = ["Identity", "LoginRequest", "LoginResult", "RefreshResult", "RelyingParty"]
+
+LockFactory = Callable[[str], AbstractAsyncContextManager[Any]]
+
+
+class LoginRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Where to send the browser to sign in; the transaction itself stays server-side."""
+
+    url: str
+    state: str
+    flow_id: str
+
+
+class Identity(msgspec.Struct, frozen=True, kw_only=True):
+    """Who signed in. ``issuer`` and ``subject`` always come from the ID token (row 46)."""
+
+    provider_id: str
+    issuer: str
+    subject: str
+    claims: Mapping[str, Any]
+    """UserInfo claims overlaid by the ID token's, read-only."""
+
+
+class LoginResult(msgspec.Struct, frozen=True, kw_only=True):
+    """A completed login."""
+
+    identity: Identity
+    id_token: IDToken
+    tokens: TokenSet
+    userinfo: Mapping[str, Any] | None
+    return_to: str
+
+
+class RefreshResult(msgspec.Struct, frozen=True, kw_only=True):
+    """Fresh tokens, and the ID token that now stands for the session."""
+
+    tokens: TokenSet
+    id_token: IDToken
+
+
+class RelyingParty:
+    """Sign users in with any of several OpenID Providers.
+
+    Args:
+        providers: the provider configurations; ids must be unique.
+        http: the application's pooled HTTP client (timeouts and limits are its own).
+        store: where transactions, logout states and replay caches live. The in-memory default
+            is correct for one worker only.
+        clock: wall-clock seconds (injectable for tests).
+        lock_factory: returns an async lock for a session key, to make refresh single-flight
+            across workers; in-process single-flight is always on.
+    """
+
+    def __init__(
+        self,
+        providers: Iterable[ProviderConfig],
+        *,
+        http: httpx.AsyncClient,
+        store: KeyValueStore | None = None,
+        clock: Callable[[], float] = time.time,
+        discovery: DiscoveryCache | None = None,
+        jwks: JWKSCache | None = None,
+        lock_factory: LockFactory | None = None,
+    ) -> None:
+        self.providers: Mapping[str, ProviderConfig] = MappingProxyType(_by_id(providers))
+        # Not `store or ...`: an empty MemoryStore is falsy (it has __len__), and replacing it
+        # would silently un-share transactions and replay caches with the caller's store.
+        self.store = store if store is not None else MemoryStore()
+        self.clock = clock
+        self.discovery = discovery or DiscoveryCache(http)
+        self.jwks = jwks or JWKSCache(http)
+        self.validator = TokenValidator(self.jwks, clock=clock)
+        self.tokens = TokenClient(http, clock=clock)
+        self.userinfo = UserInfoClient(http)
+        self._lock_factory = lock_factory
+        self._refreshing: dict[str, asyncio.Task[RefreshResult]] = {}
+
+    def provider(self, provider_id: str) -> ProviderConfig:
+        """The configuration of ``provider_id``.
+
+        Raises:
+            UnknownProviderError: no such provider is configured.
+        """
+        try:
+            return self.providers[provider_id]
+        except KeyError:
+            raise UnknownProviderError(f"no provider {provider_id!r} is configured") from None
+
+    async def metadata(self, provider_id: str) -> ProviderMetadata:
+        """The validated discovery document of ``provider_id``."""
+        return await self.discovery.get(self.provider(provider_id))
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    async def begin_login(
+        self,
+        provider_id: str,
+        *,
+        redirect_uri: str,
+        return_to: str | None = None,
+        params: Mapping[str, str] | None = None,
+        binding: str | None = None,
+    ) -> LoginRequest:
+        """Start a login: store a transaction and return the authorization URL.
+
+        Args:
+            provider_id: which provider.
+            redirect_uri: this provider's own callback URL (one per provider: row 11).
+            return_to: where to land after login; unsafe values become ``/`` (row 65).
+            params: extra authorization parameters, checked against the provider's allowlist.
+            binding: a value tied to the browser; the callback must present the same.
+        """
+        config = self.provider(provider_id)
+        extra = flow.validate_params(config, params)
+        metadata = await self.discovery.get(config)
+        max_age = int(extra.pop("max_age")) if "max_age" in extra else None
+        transaction = flow.new_transaction(
+            config,
+            redirect_uri=redirect_uri,
+            now=self._now(),
+            return_to=return_to,
+            max_age=max_age,
+            binding=binding,
+        )
+        await flow.store_transaction(self.store, transaction)
+        url = flow.authorization_url(config, metadata, transaction, extra)
+        _log(config, transaction.flow_id).info("rpkit.login.started")
+        return LoginRequest(url=url, state=transaction.state, flow_id=transaction.flow_id)
+
+    async def complete_login(
+        self, provider_id: str, params: Sequence[tuple[str, str]], *, binding: str | None = None
+    ) -> LoginResult:
+        """Finish a login from the callback's parameters (query or form, repeats kept).
+
+        Raises:
+            CallbackError: any front-channel check failed; no token request was made.
+            TokenEndpointError: the code exchange failed.
+            IDTokenValidationError: the ID token failed validation; UserInfo was not called.
+            UserInfoError: UserInfo failed or named another subject.
+        """
+        config = self.provider(provider_id)
+        metadata = await self.discovery.get(config)
+        callback = await flow.check_callback(
+            self.store, config, metadata, params, now=self._now(), binding=binding
+        )
+        transaction = callback.transaction
+        log = _log(config, transaction.flow_id)
+        tokens = await self.tokens.exchange_code(
+            config,
+            metadata,
+            code=callback.code,
+            redirect_uri=transaction.redirect_uri,
+            code_verifier=transaction.code_verifier,
+        )
+        id_token = await self._login_id_token(config, metadata, tokens, transaction)
+        userinfo = await self._userinfo(config, metadata, tokens, id_token)
+        log.info("rpkit.login.completed")
+        return LoginResult(
+            identity=_identity(config, id_token, userinfo),
+            id_token=id_token,
+            tokens=tokens,
+            userinfo=userinfo,
+            return_to=transaction.return_to,
+        )
+
+    async def _login_id_token(
+        self,
+        config: ProviderConfig,
+        metadata: ProviderMetadata,
+        tokens: TokenSet,
+        transaction: flow.Transaction,
+    ) -> IDToken:
+        if tokens.id_token is None:
+            raise IDTokenValidationError("missing", "the token response carried no ID token")
+        return await self.validator.validate_id_token(
+            tokens.id_token,
+            config=config,
+            metadata=metadata,
+            expected_nonce=transaction.nonce,
+            max_age=transaction.max_age,
+            access_token=tokens.access_token,
+        )
+
+    async def _userinfo(
+        self,
+        config: ProviderConfig,
+        metadata: ProviderMetadata,
+        tokens: TokenSet,
+        id_token: IDToken,
+    ) -> Mapping[str, Any] | None:
+        if not config.fetch_userinfo or metadata.userinfo_endpoint is None:
+            return None
+        return await self.userinfo.fetch(
+            config,
+            metadata,
+            access_token=tokens.access_token,
+            expected_sub=id_token.sub,
+            verify_jwt=self._userinfo_verifier(config, metadata),
+        )
+
+    def _userinfo_verifier(
+        self, config: ProviderConfig, metadata: ProviderMetadata
+    ) -> Callable[[str], Awaitable[Mapping[str, Any]]]:
+        async def verify(jwt: str) -> Mapping[str, Any]:
+            return await self.validator.validate_userinfo_jwt(jwt, config=config, metadata=metadata)
+
+        return verify
+
+    async def refresh(
+        self, provider_id: str, tokens: TokenSet, id_token: IDToken, *, key: str
+    ) -> RefreshResult:
+        """Refresh a session's tokens, single-flight per ``key`` (the session id).
+
+        A concurrent call with the same ``key`` waits for, and shares, the running refresh
+        instead of replaying the old refresh token (row 55).
+
+        Raises:
+            SessionExpiredError: the OP refused the refresh token: sign the user in again.
+            RefreshContinuityError: the new ID token changed identity (rows 56–58).
+        """
+        running = self._refreshing.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._refresh(provider_id, tokens, id_token, key))
+            self._refreshing[key] = running
+            running.add_done_callback(lambda _: self._refreshing.pop(key, None))
+        return await asyncio.shield(running)
+
+    async def _refresh(
+        self, provider_id: str, tokens: TokenSet, id_token: IDToken, key: str
+    ) -> RefreshResult:
+        if tokens.refresh_token is None:
+            raise ConfigurationError("this session has no refresh token (request offline_access)")
+        config = self.provider(provider_id)
+        lock = self._lock_factory(key) if self._lock_factory else nullcontext()
+        async with lock:
+            metadata = await self.discovery.get(config)
+            fresh = await self.tokens.refresh(
+                config, metadata, tokens.refresh_token, granted_scope=tokens.scope
+            )
+            new_id_token = id_token
+            if fresh.id_token is not None:
+                new_id_token = await self.validator.validate_id_token(
+                    fresh.id_token,
+                    config=config,
+                    metadata=metadata,
+                    expected_nonce=None,
+                    access_token=fresh.access_token,
+                    original=id_token,
+                )
+        _log(config, None).info("rpkit.refresh.completed")
+        return RefreshResult(tokens=fresh, id_token=new_id_token)
+
+    async def validate_access_token(self, token: str, policy: AccessTokenPolicy) -> AccessToken:
+        """Validate a bearer access token for an API (see :class:`AccessTokenPolicy`)."""
+        return await self.validator.validate_access_token(token, policy)
+
+    async def begin_logout(
+        self, provider_id: str, *, id_token_hint: str | None, return_to: str | None = None
+    ) -> LogoutRequest:
+        """The end-session redirect, after the caller has ended its own session (row 50)."""
+        config = self.provider(provider_id)
+        metadata = await self.discovery.get(config)
+        return await logout.begin_logout(
+            self.store, config, metadata, id_token_hint=id_token_hint, return_to=return_to
+        )
+
+    async def complete_logout(self, params: Sequence[tuple[str, str]]) -> LogoutReturn:
+        """The browser's return from the OP's end-session endpoint (row 51)."""
+        return await logout.complete_logout(self.store, params)
+
+    async def backchannel_logout(self, provider_id: str, logout_token: str) -> LogoutToken:
+        """Validate a back-channel logout token; the caller ends the sessions it names."""
+        config = self.provider(provider_id)
+        metadata = await self.discovery.get(config)
+        return await logout.check_logout_token(
+            self.validator, self.store, config, metadata, logout_token, now=self._now()
+        )
+
+
+def _by_id(providers: Iterable[ProviderConfig]) -> dict[str, ProviderConfig]:
+    by_id: dict[str, ProviderConfig] = {}
+    for config in providers:
+        if config.id in by_id:
+            raise ConfigurationError(f"provider id {config.id!r} is configured twice")
+        by_id[config.id] = config
+    if not by_id:
+        raise ConfigurationError("configure at least one provider")
+    return by_id
+
+
+def _identity(
+    config: ProviderConfig, id_token: IDToken, userinfo: Mapping[str, Any] | None
+) -> Identity:
+    claims = {**(userinfo or {}), **id_token.claims}
+    return Identity(
+        provider_id=config.id,
+        issuer=id_token.iss,
+        subject=id_token.sub,
+        claims=MappingProxyType(claims),
+    )
+
+
+def _log(config: ProviderConfig, flow_id: str | None) -> Any:
+    return get_logger(provider=config.id, issuer=config.issuer, flow_id=flow_id)

@@ -1,0 +1,452 @@
+"""JWT validation for the relying party: ID tokens, bearer access tokens and logout tokens.
+
+:class:`TokenValidator` checks ID tokens (Core §3.1.3.7, and §12.2 on refresh; rows 20–37,
+56–58), access tokens against an :class:`~rpkit.access_token.AccessTokenPolicy`, back-channel
+logout tokens (rows 53, 54) and signed UserInfo (row 48) on one core (:mod:`rpkit._jwt`): the
+algorithm is pinned by configuration, the key comes only from
+:meth:`~rpkit.jwks.JWKSCache.key_for` (or the client secret for HS*), the signature is always
+verified, and the claims are checked in plain Python. Every failure raises the token kind's
+:class:`~rpkit.errors.TokenValidationError` subclass with a stable ``reason``.
+
+Example:
+    >>> import httpx
+    >>> from rpkit.id_token import TokenValidator
+    >>> from rpkit.jwks import JWKSCache
+    >>> validator = TokenValidator(JWKSCache(httpx.AsyncClient(timeout=10.0)))
+    >>> # id_token = await validator.validate_id_token(raw, config=config, metadata=metadata,
+    >>> #                                              expected_nonce=transaction.nonce)
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NamedTuple
+
+import msgspec
+
+from rpkit._frozen import freeze
+from rpkit._jwt import (
+    MISSING,
+    Compact,
+    Rejected,
+    audiences,
+    check_issuer,
+    check_times,
+    check_type,
+    half_hash,
+    integer,
+    optional_str,
+    parse_compact,
+    show,
+    string_claim,
+)
+from rpkit._log import get_logger
+from rpkit.access_token import AccessToken, AccessTokenPolicy, check_access_token_claims
+from rpkit.config import ProviderConfig
+from rpkit.discovery import ProviderMetadata
+from rpkit.errors import (
+    AccessTokenValidationError,
+    ConfigurationError,
+    IDTokenValidationError,
+    JWKSError,
+    LogoutTokenValidationError,
+    RefreshContinuityError,
+    TokenValidationError,
+    UserInfoError,
+)
+from rpkit.jwks import JWKSCache, VerificationKey
+
+__all__ = [
+    "BACKCHANNEL_LOGOUT_EVENT",
+    "AccessToken",
+    "AccessTokenPolicy",
+    "IDToken",
+    "LogoutToken",
+    "TokenValidator",
+]
+
+BACKCHANNEL_LOGOUT_EVENT: Final = "http://schemas.openid.net/event/backchannel-logout"
+_ID_TOKEN_TYPES = frozenset({"jwt", "application/jwt"})
+_LOGOUT_TYPES = frozenset({"logout+jwt", "application/logout+jwt"})
+
+
+class IDToken(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated ID token: the identity of one login (``iss`` + ``sub``)."""
+
+    iss: str
+    sub: str
+    aud: tuple[str, ...]
+    """Always a tuple, also when the token carried a single string."""
+    exp: int
+    iat: int
+    auth_time: int | None
+    """When the user authenticated; kept unchanged across refreshes (§12.2)."""
+    nonce: str | None
+    azp: str | None
+    sid: str | None
+    """The OP session, for back-channel logout by ``sid``."""
+    acr: str | None
+    amr: tuple[str, ...] | None
+    at_hash: str | None
+    claims: Mapping[str, Any]
+    """Every claim as received, deeply read-only (mappings and tuples)."""
+
+
+class LogoutToken(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated back-channel logout token. ``jti`` replay is the caller's check."""
+
+    iss: str
+    sub: str | None
+    sid: str | None
+    jti: str
+    iat: int
+    exp: int
+
+
+class TokenValidator:
+    """Validates ID, access, logout and UserInfo JWTs with keys from one :class:`JWKSCache`.
+
+    Failure ``reason`` values: ``malformed``, ``jwe``, ``crit``, ``alg``, ``typ``, ``key``,
+    ``signature``, ``iss``, ``aud``, ``azp``, ``sub``, ``exp``, ``iat``, ``nbf``, ``nonce``,
+    ``auth_time``, ``at_hash``, ``sid``, ``acr``, ``amr``; for access tokens also ``scope``;
+    for logout tokens ``jti``, ``events`` and ``sub_or_sid``.
+
+    Args:
+        jwks: the application's key cache.
+        clock: wall-clock seconds since the epoch; injectable for tests.
+    """
+
+    def __init__(self, jwks: JWKSCache, *, clock: Callable[[], float] = time.time) -> None:
+        self._jwks = jwks
+        self._clock = clock
+
+    async def validate_id_token(
+        self,
+        token: str,
+        *,
+        config: ProviderConfig,
+        metadata: ProviderMetadata,
+        expected_nonce: str | None,
+        max_age: int | None = None,
+        access_token: str | None = None,
+        original: IDToken | None = None,
+    ) -> IDToken:
+        """Validate an ID token from the token endpoint (rows 20–37) or a refresh (56–58).
+
+        Args:
+            token: the compact JWT.
+            config: the provider; its ``id_token_signed_response_alg`` is the only algorithm.
+            metadata: the provider's metadata (for ``jwks_uri``).
+            expected_nonce: the transaction's nonce; None means none was sent, and then a
+                token carrying a ``nonce`` is rejected (row 34).
+            max_age: the ``max_age`` sent, overriding ``config.max_age``.
+            access_token: the access token of the same response, to check ``at_hash``.
+            original: for a refresh, the session's ID token. Then ``iss``, ``sub``, ``aud``,
+                ``azp`` and ``auth_time`` must equal its values, a ``nonce`` is tolerated only if
+                equal to its nonce (Core §12.2: it SHOULD be absent), and ``auth_time`` is not
+                aged against ``max_age`` (it still names the original login).
+
+        Raises:
+            RefreshContinuityError: a refreshed token changed identity.
+            IDTokenValidationError: any other check failed.
+            ConfigurationError: both ``expected_nonce`` and ``original`` were given.
+        """
+        if original is not None and expected_nonce is not None:
+            msg = "a refreshed ID token has no expected nonce: pass expected_nonce=None"
+            raise ConfigurationError(msg)
+        try:
+            compact, claims, key = await self._verified(token, config, metadata, _ID_TOKEN_TYPES)
+            if original is not None:
+                _check_continuity(claims, original)
+            request = _IDTokenRequest(expected_nonce, max_age, access_token, original)
+            return _id_token(claims, compact, key, config, request, now=self._clock())
+        except Rejected as exc:
+            kind = RefreshContinuityError if exc.continuity else IDTokenValidationError
+            raise _rejection(exc, kind, **_bound(config)) from exc.__cause__
+
+    async def validate_access_token(self, token: str, policy: AccessTokenPolicy) -> AccessToken:
+        """Validate a bearer access token for an API.
+
+        Raises:
+            AccessTokenValidationError: ``reason="scope"`` when a required scope is missing
+                (answer 403), any other reason for an invalid token (answer 401).
+        """
+        try:
+            compact = parse_compact(token)
+            alg = compact.alg
+            if alg not in policy.algorithms:
+                raise Rejected("alg", f"algorithm {show(alg)} is not accepted")
+            check_type(compact.header, policy.accepted_types)
+            compact.verify(await self._key(policy.jwks_uri, compact.header, alg))
+            return check_access_token_claims(compact.claims(), policy, self._clock())
+        except Rejected as exc:
+            error = _rejection(exc, AccessTokenValidationError, jwks_uri=policy.jwks_uri)
+            raise error from exc.__cause__
+
+    async def validate_logout_token(
+        self, token: str, *, config: ProviderConfig, metadata: ProviderMetadata
+    ) -> LogoutToken:
+        """Validate a back-channel logout token (Back-Channel Logout §2.6; rows 53, 54).
+
+        Signed with the configured ID-token algorithm (never ``none``); ``iss``, ``aud``,
+        ``iat`` and ``exp`` as for ID tokens; ``jti``, the logout event and ``sid`` and/or
+        ``sub`` required; no ``nonce``; ``typ``, when present, ``logout+jwt``.
+
+        Raises:
+            LogoutTokenValidationError: any failed check.
+        """
+        try:
+            if config.id_token_signed_response_alg == "none":  # noqa: S105 - an algorithm
+                raise Rejected("alg", "logout tokens must be signed; this provider signs nothing")
+            _, claims, _ = await self._verified(token, config, metadata, _LOGOUT_TYPES)
+            return _logout_token(claims, config, self._clock())
+        except Rejected as exc:
+            error = _rejection(exc, LogoutTokenValidationError, **_bound(config))
+            raise error from exc.__cause__
+
+    async def validate_userinfo_jwt(
+        self, token: str, *, config: ProviderConfig, metadata: ProviderMetadata
+    ) -> Mapping[str, Any]:
+        """Validate a signed UserInfo response (Core §5.3.2; row 48) and return its claims.
+
+        Signed with ``config.userinfo_signed_response_alg``; ``iss`` must be the issuer and
+        ``aud`` must contain the client id. ``sub`` is the caller's check.
+
+        Raises:
+            UserInfoError: ``reason`` as for ID tokens.
+            ConfigurationError: the provider expects no signed UserInfo.
+        """
+        alg = config.userinfo_signed_response_alg
+        if alg is None:
+            raise ConfigurationError(f"provider {config.id!r}: signed UserInfo is not configured")
+        try:
+            _, claims, _ = await self._verified(token, config, metadata, None, alg=alg)
+            check_issuer(claims, config.issuer)
+            if config.client_id not in audiences(claims):
+                raise Rejected("aud", "aud does not contain the client id")
+            frozen: Mapping[str, Any] = freeze(claims)
+        except Rejected as exc:
+            _log_rejection(exc, kind="userinfo", **_bound(config))
+            raise UserInfoError(exc.detail, reason=exc.reason) from exc.__cause__
+        return frozen
+
+    async def _verified(
+        self,
+        token: str,
+        config: ProviderConfig,
+        metadata: ProviderMetadata,
+        types: frozenset[str] | None,
+        *,
+        alg: str | None = None,
+    ) -> tuple[Compact, dict[str, Any], VerificationKey | None]:
+        """Parse, pin the algorithm, check ``typ``, verify; returns the claims and the key."""
+        expected = alg or config.id_token_signed_response_alg
+        compact = parse_compact(token)
+        if compact.alg != expected:
+            # Before any key is touched: an HS* token on an RSA client is refused here (23c).
+            raise Rejected("alg", f"algorithm {show(compact.alg)} is not the configured {expected}")
+        if types is not None:
+            check_type(compact.header, types)
+        key = None
+        if expected == "none":
+            compact.verify_unsigned()
+        elif expected.startswith("HS"):
+            compact.verify_hmac(config.client_secret or "")
+        else:
+            key = await self._key(metadata.jwks_uri, compact.header, expected)
+            compact.verify(key)
+        return compact, compact.claims(), key
+
+    async def _key(self, jwks_uri: str, header: Mapping[str, Any], alg: str) -> VerificationKey:
+        try:
+            return await self._jwks.key_for(jwks_uri, header, alg)
+        except JWKSError as exc:
+            raise Rejected("key", exc.detail) from exc
+
+
+def _bound(config: ProviderConfig) -> dict[str, str]:
+    return {"provider": config.id, "issuer": config.issuer}
+
+
+def _rejection(
+    exc: Rejected, kind: type[TokenValidationError], **bound: Any
+) -> TokenValidationError:
+    _log_rejection(exc, kind=kind.code, **bound)
+    return kind(exc.reason, exc.detail)
+
+
+def _log_rejection(exc: Rejected, **bound: Any) -> None:
+    # The detail never holds a token, nonce or secret; only the failed check and short values.
+    get_logger(**bound).info("token_rejected", reason=exc.reason, detail=exc.detail)
+
+
+# -- ID tokens -----------------------------------------------------------------------------------
+
+
+class _IDTokenRequest(NamedTuple):
+    """What the caller expects of one ID token, beyond the provider configuration."""
+
+    expected_nonce: str | None
+    max_age: int | None
+    access_token: str | None
+    original: IDToken | None
+
+
+def _id_token(
+    claims: dict[str, Any],
+    compact: Compact,
+    key: VerificationKey | None,
+    config: ProviderConfig,
+    request: _IDTokenRequest,
+    *,
+    now: float,
+) -> IDToken:
+    """Every claim check of Core §3.1.3.7 after the signature, in the checklist's order."""
+    iss = check_issuer(claims, config.issuer)
+    aud, azp = _check_id_audience(claims, config)
+    sub = string_claim(claims)
+    iat, exp = check_times(claims, now, config.leeway, config.max_iat_age)
+    if request.original is None:
+        _check_nonce(claims, request.expected_nonce)
+    auth_time = _check_auth_time(claims, now, config, request)
+    at_hash = _check_at_hash(claims, request.access_token, compact.alg, key)
+    optional = _optional_claims(claims)
+    return IDToken(
+        iss=iss,
+        sub=sub,
+        aud=aud,
+        exp=exp,
+        iat=iat,
+        auth_time=auth_time,
+        azp=azp,
+        at_hash=at_hash,
+        claims=freeze(claims),
+        **optional,
+    )
+
+
+def _optional_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "nonce": optional_str(claims, "nonce"),
+        "sid": optional_str(claims, "sid"),
+        "acr": optional_str(claims, "acr"),
+        "amr": _amr(claims),
+    }
+
+
+def _check_id_audience(
+    claims: Mapping[str, Any], config: ProviderConfig
+) -> tuple[tuple[str, ...], str | None]:
+    """``aud`` contains the client id; extra audiences only trusted ones, then with ``azp``
+    equal to the client id; never several with a MAC (rows 23b, 26–28)."""
+    client_id = config.client_id
+    aud = audiences(claims)
+    if client_id not in aud:
+        raise Rejected("aud", f"aud {show(list(aud))} does not contain the client id")
+    azp = claims.get("azp", MISSING)
+    if len(set(aud)) > 1:
+        if config.is_symmetric:
+            raise Rejected("aud", "a MAC-signed token must not have several audiences")
+        untrusted = sorted(set(aud) - {client_id} - config.trusted_audiences)
+        if untrusted:
+            raise Rejected("aud", f"aud names untrusted audiences {show(untrusted)}")
+        if azp != client_id:
+            raise Rejected("azp", "a token with several audiences needs azp = the client id")
+    if azp is MISSING:
+        return aud, None
+    if azp != client_id:
+        raise Rejected("azp", f"azp {show(azp)} is not the client id")
+    return aud, client_id
+
+
+def _check_nonce(claims: Mapping[str, Any], expected: str | None) -> None:
+    nonce = claims.get("nonce", MISSING)
+    if expected is None:
+        if nonce is not MISSING:
+            raise Rejected("nonce", "the token carries a nonce, but none was sent (row 34)")
+        return
+    if type(nonce) is not str or not hmac.compare_digest(nonce.encode(), expected.encode()):
+        raise Rejected("nonce", "nonce is missing or not the one this transaction sent")
+
+
+def _check_auth_time(
+    claims: Mapping[str, Any], now: float, config: ProviderConfig, request: _IDTokenRequest
+) -> int | None:
+    """``auth_time`` required with ``max_age``/``require_auth_time``, and recent (row 35)."""
+    max_age = request.max_age if request.max_age is not None else config.max_age
+    if "auth_time" not in claims:
+        if config.require_auth_time or max_age is not None:
+            raise Rejected("auth_time", "auth_time is required (max_age or require_auth_time)")
+        return None
+    auth_time = integer(claims, "auth_time")
+    if auth_time > now + config.leeway:
+        raise Rejected("auth_time", "auth_time is in the future")
+    # A refresh keeps the original auth_time: aging it against max_age would end the session.
+    if (
+        request.original is None
+        and max_age is not None
+        and now - auth_time > max_age + config.leeway
+    ):
+        raise Rejected("auth_time", f"the authentication is older than max_age={max_age}")
+    return auth_time
+
+
+def _check_at_hash(
+    claims: Mapping[str, Any], access_token: str | None, alg: str, key: VerificationKey | None
+) -> str | None:
+    """``at_hash``, when present and the access token known, matches it (row 36)."""
+    at_hash = optional_str(claims, "at_hash")
+    if at_hash is None or access_token is None:
+        return at_hash
+    expected = half_hash(access_token, alg, key)
+    if expected is not None and not hmac.compare_digest(at_hash.encode(), expected.encode()):
+        raise Rejected("at_hash", "at_hash does not match the access token")
+    return at_hash
+
+
+def _amr(claims: Mapping[str, Any]) -> tuple[str, ...] | None:
+    amr = claims.get("amr", MISSING)
+    if amr is MISSING:
+        return None
+    if type(amr) is not list or not all(type(method) is str for method in amr):
+        raise Rejected("amr", "amr is not an array of strings")
+    return tuple(amr)
+
+
+def _check_continuity(claims: Mapping[str, Any], original: IDToken) -> None:
+    """A refreshed token names the same login (Core §12.2; rows 56–58)."""
+    for name, before in (("iss", original.iss), ("sub", original.sub), ("azp", original.azp)):
+        # azp: absent before means absent now; present before means the same value now.
+        if claims.get(name) != before:
+            raise Rejected(name, f"{name} differs from the original ID token", continuity=True)
+    aud = claims.get("aud")
+    now_aud = [aud] if type(aud) is str else aud if type(aud) is list else None
+    if now_aud is None or not all(type(a) is str for a in now_aud):
+        raise Rejected("aud", "aud differs from the original ID token", continuity=True)
+    if set(now_aud) != set(original.aud):
+        raise Rejected("aud", "aud differs from the original ID token", continuity=True)
+    for name, before_value in (("auth_time", original.auth_time), ("nonce", original.nonce)):
+        if name in claims and claims[name] != before_value:
+            raise Rejected(name, f"{name} differs from the original", continuity=True)
+
+
+# -- logout tokens -------------------------------------------------------------------------------
+
+
+def _logout_token(claims: dict[str, Any], config: ProviderConfig, now: float) -> LogoutToken:
+    iss = check_issuer(claims, config.issuer)
+    _check_id_audience(claims, config)
+    iat, exp = check_times(claims, now, config.leeway, config.max_iat_age)
+    jti = string_claim(claims, "jti")
+    events = claims.get("events")
+    if type(events) is not dict or type(events.get(BACKCHANNEL_LOGOUT_EVENT)) is not dict:
+        raise Rejected("events", "events lacks the back-channel logout event object")
+    sub = string_claim(claims) if "sub" in claims else None
+    sid = string_claim(claims, "sid") if "sid" in claims else None
+    if sub is None and sid is None:
+        raise Rejected("sub_or_sid", "the logout token names neither sid nor sub")
+    if "nonce" in claims:
+        raise Rejected("nonce", "a logout token must not carry a nonce")
+    return LogoutToken(iss=iss, sub=sub, sid=sid, jti=jti, iat=iat, exp=exp)

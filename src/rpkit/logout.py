@@ -1,0 +1,122 @@
+"""Logout: RP-initiated logout (the end-session request and its return) and back-channel logout
+tokens with ``jti`` replay refused.
+
+The relying party ends its own session first; :func:`begin_logout` then says where to send the
+browser, or that there is nowhere (local-only logout when the OP has no
+``end_session_endpoint``, row 52a).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Sequence
+from urllib.parse import urlencode
+
+import msgspec
+
+from rpkit.config import ProviderConfig
+from rpkit.discovery import ProviderMetadata
+from rpkit.errors import LogoutTokenValidationError
+from rpkit.flow import safe_return_to
+from rpkit.id_token import LogoutToken, TokenValidator
+from rpkit.store import KeyValueStore
+
+__all__ = [
+    "LOGOUT_TTL",
+    "LogoutRequest",
+    "LogoutReturn",
+    "begin_logout",
+    "check_logout_token",
+    "complete_logout",
+]
+
+LOGOUT_TTL = 600
+"""Seconds a logout ``state`` stays valid."""
+_KEY_PREFIX = "rpkit:logout:"
+_JTI_PREFIX = "rpkit:bcl-jti:"
+
+
+class LogoutRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Where to send the browser after the local session is gone."""
+
+    url: str | None
+    """The OP's end-session URL, or None for a local-only logout."""
+    state: str | None
+
+
+class LogoutReturn(msgspec.Struct, frozen=True, kw_only=True):
+    """The browser came back from the OP's end-session endpoint (row 51)."""
+
+    matched: bool
+    """``state`` was one this browser's logout stored; False for another, none or a replay."""
+    return_to: str | None
+    """The stored same-origin path when ``matched``; otherwise None: show a neutral page."""
+
+
+class _PendingLogout(msgspec.Struct, frozen=True):
+    provider_id: str
+    return_to: str
+
+
+async def begin_logout(
+    store: KeyValueStore,
+    config: ProviderConfig,
+    metadata: ProviderMetadata,
+    *,
+    id_token_hint: str | None,
+    return_to: str | None = None,
+) -> LogoutRequest:
+    """The end-session request (RP-Initiated Logout §2): ``id_token_hint``, the configured
+    ``post_logout_redirect_uri`` (never one from the request, row 52b), a fresh ``state`` bound
+    to this logout, and ``client_id``."""
+    if metadata.end_session_endpoint is None:
+        return LogoutRequest(url=None, state=None)
+    params = {"client_id": config.client_id}
+    if id_token_hint:
+        params["id_token_hint"] = id_token_hint
+    state = None
+    if config.post_logout_redirect_uri:
+        state = secrets.token_urlsafe(32)
+        params |= {"post_logout_redirect_uri": config.post_logout_redirect_uri, "state": state}
+        pending = _PendingLogout(config.id, safe_return_to(return_to))
+        await store.set(_KEY_PREFIX + state, msgspec.json.encode(pending), LOGOUT_TTL)
+    endpoint = metadata.end_session_endpoint
+    return LogoutRequest(
+        url=f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}", state=state
+    )
+
+
+async def complete_logout(store: KeyValueStore, params: Sequence[tuple[str, str]]) -> LogoutReturn:
+    """Match the return from the OP: only a single, stored, unused ``state`` yields the stored
+    return path; anything else is treated as unauthenticated (row 51)."""
+    states = [value for name, value in params if name == "state"]
+    counts = Counter(name for name, _ in params)
+    if len(states) != 1 or counts["state"] != 1:
+        return LogoutReturn(matched=False, return_to=None)
+    stored = await store.consume(_KEY_PREFIX + states[0])
+    if stored is None:
+        return LogoutReturn(matched=False, return_to=None)
+    pending = msgspec.json.decode(stored, type=_PendingLogout)
+    return LogoutReturn(matched=True, return_to=pending.return_to)
+
+
+async def check_logout_token(
+    validator: TokenValidator,
+    store: KeyValueStore,
+    config: ProviderConfig,
+    metadata: ProviderMetadata,
+    token: str,
+    *,
+    now: int,
+) -> LogoutToken:
+    """Validate a back-channel logout token (row 53) and refuse a replayed ``jti`` (row 54).
+
+    Raises:
+        LogoutTokenValidationError: any failed check, ``reason="replay"`` for a seen ``jti``.
+    """
+    logout = await validator.validate_logout_token(token, config=config, metadata=metadata)
+    remember_for = max(logout.exp - now, 0) + config.leeway + 60
+    if not await store.add(f"{_JTI_PREFIX}{logout.iss}:{logout.jti}", b"1", remember_for):
+        raise LogoutTokenValidationError("replay", "this logout token was already used")
+    return logout

@@ -1,0 +1,284 @@
+"""The token endpoint: the authorization-code exchange and refresh (RFC 6749 §4.1.3, §6).
+
+Each grant is one POST over the application's shared client, never retried (a code is single-use,
+and a replayed refresh token looks like theft). The response must be a JSON object with a string
+``access_token`` and a ``token_type`` of ``Bearer`` in any letter case (rows 18, 19); the code
+exchange also needs an ``id_token`` (row 17). The result is a :class:`TokenSet` that records the
+scope actually granted. The ID token is *not* validated here: that is :mod:`rpkit.id_token`'s job.
+
+Example:
+    >>> import httpx
+    >>> from rpkit.tokens import TokenClient
+    >>> tokens = TokenClient(httpx.AsyncClient(timeout=10.0))
+    >>> # token_set = await tokens.exchange_code(
+    >>> #     config, metadata, code=code, redirect_uri=uri, code_verifier=verifier
+    >>> # )
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import msgspec
+
+from rpkit._client_auth import client_auth
+from rpkit._frozen import freeze
+from rpkit._log import get_logger
+from rpkit.config import ProviderConfig
+from rpkit.discovery import ProviderMetadata
+from rpkit.errors import InvalidGrantError, SessionExpiredError, TokenExchangeError
+
+__all__ = ["MAX_DESCRIPTION_LENGTH", "TokenClient", "TokenSet"]
+
+MAX_DESCRIPTION_LENGTH = 200
+"""Characters of the OP's ``error_description`` kept on an error (untrusted text)."""
+# An OAuth error code is a short ASCII word (RFC 6749 §5.2); anything else is not repeated, so a
+# hostile OP cannot smuggle a long or multi-line string into an error detail or a log line.
+_ERROR_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_UNREADABLE = "unreadable_error"
+_REDACTED = "<redacted>"
+_BEARER = "bearer"  # RFC 6750; compared case-insensitively (RFC 6749 §5.1, row 19)
+
+
+class TokenSet(msgspec.Struct, frozen=True, kw_only=True):
+    """The tokens of one successful grant. Its ``repr`` never shows a token."""
+
+    access_token: str
+    token_type: str
+    """Lower-cased; always ``bearer``."""
+    expires_at: int
+    """Epoch seconds: ``expires_in`` after the response, or the provider's
+    ``default_token_lifetime`` when the OP omits it (row 19)."""
+    refresh_token: str | None
+    """The OP's new refresh token; after a refresh without one, the token that was presented
+    (row 59)."""
+    id_token: str | None
+    """The raw, *unvalidated* ID token; always present after a code exchange (row 17)."""
+    scope: tuple[str, ...]
+    """The granted scope: the response's ``scope`` when present, else the requested one."""
+    raw: Mapping[str, Any]
+    """The whole response as received, deeply read-only."""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
+        return f"TokenSet({fields})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        """What ``repr`` and rich (tracebacks with locals) show: no token, no raw response."""
+        return [
+            ("token_type", self.token_type),
+            ("expires_at", self.expires_at),
+            ("scope", self.scope),
+            ("refresh_token", _REDACTED if self.refresh_token else None),
+            ("id_token", _REDACTED if self.id_token else None),
+        ]
+
+
+class _TokenResponse(msgspec.Struct, kw_only=True):
+    """RFC 6749 §5.1 members with their types; unknown members are ignored (kept in ``raw``)."""
+
+    access_token: str | None = None
+    token_type: str | None = None
+    expires_in: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    refresh_token: str | None = None
+    id_token: str | None = None
+    scope: str | None = None
+
+
+class TokenClient:
+    """Code exchange and refresh against a provider's token endpoint.
+
+    Args:
+        http: the application's pooled client (its timeouts apply); never closed here.
+        clock: epoch seconds, for ``expires_at`` and client-assertion times; injectable for tests.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, *, clock: Callable[[], float] = time.time) -> None:
+        self._http = http
+        self._clock = clock
+
+    async def exchange_code(
+        self,
+        config: ProviderConfig,
+        metadata: ProviderMetadata,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+    ) -> TokenSet:
+        """Exchange an authorization code for tokens: one request, never retried (row 18).
+
+        Raises:
+            InvalidGrantError: the OP refused the code (used, expired, wrong verifier).
+            TokenExchangeError: any other OAuth error, a network failure, a body that is not a
+                JSON object, a missing ``access_token`` or ``id_token`` (row 17), or a
+                ``token_type`` other than Bearer.
+        """
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier,
+        }
+        body, raw = await self._post(config, metadata, form, InvalidGrantError)
+        access_token = _check(config, body, require_id_token="openid" in config.scopes)
+        return self._token_set(
+            config, access_token, body, raw, fallback_scope=config.scopes, previous_refresh=None
+        )
+
+    async def refresh(
+        self,
+        config: ProviderConfig,
+        metadata: ProviderMetadata,
+        refresh_token: str,
+        *,
+        granted_scope: Sequence[str] | None = None,
+    ) -> TokenSet:
+        """Use ``refresh_token`` once (RFC 6749 §6); never retried.
+
+        Args:
+            config: the provider.
+            metadata: its validated metadata.
+            refresh_token: the session's current refresh token; kept in the result when the OP
+                issues no new one (row 59).
+            granted_scope: the scope granted so far, recorded when the response omits ``scope``
+                (a refresh without ``scope`` keeps the original grant); ``config.scopes`` when
+                None.
+
+        Raises:
+            SessionExpiredError: the OP answered ``invalid_grant`` (revoked, expired or
+                replayed): sign the user in again (row 60).
+            TokenExchangeError: anything else went wrong, as for :meth:`exchange_code`; the
+                refresh token may still be good.
+        """
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        body, raw = await self._post(config, metadata, form, SessionExpiredError)
+        access_token = _check(config, body, require_id_token=False)
+        fallback = tuple(granted_scope) if granted_scope is not None else config.scopes
+        return self._token_set(
+            config, access_token, body, raw, fallback_scope=fallback, previous_refresh=refresh_token
+        )
+
+    async def _post(
+        self,
+        config: ProviderConfig,
+        metadata: ProviderMetadata,
+        form: dict[str, str],
+        invalid_grant: type[InvalidGrantError],
+    ) -> tuple[_TokenResponse, dict[str, Any]]:
+        headers, auth_form = client_auth(config, metadata.token_endpoint, now=self._clock())
+        try:
+            response = await self._http.post(
+                metadata.token_endpoint,
+                data=form | auth_form,
+                headers={"Accept": "application/json", **headers},
+                follow_redirects=False,  # a redirect would carry the code or secret elsewhere
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _error(config, f"the token request failed: {type(exc).__name__}") from exc
+        raw = _decode(config, response)
+        if response.status_code != 200 or "error" in raw:
+            _raise_oauth_error(config, response.status_code, raw, invalid_grant)
+        return _convert(config, raw), raw
+
+    def _token_set(
+        self,
+        config: ProviderConfig,
+        access_token: str,
+        body: _TokenResponse,
+        raw: dict[str, Any],
+        *,
+        fallback_scope: tuple[str, ...],
+        previous_refresh: str | None,
+    ) -> TokenSet:
+        lifetime = config.default_token_lifetime if body.expires_in is None else body.expires_in
+        tokens = TokenSet(
+            access_token=access_token,
+            token_type=_BEARER,
+            expires_at=int(self._clock()) + lifetime,
+            refresh_token=body.refresh_token or previous_refresh,
+            id_token=body.id_token or None,
+            scope=tuple(body.scope.split()) if body.scope is not None else fallback_scope,
+            raw=freeze(raw),
+        )
+        _logger(config).info(
+            "rpkit.tokens.received",
+            scope=" ".join(tokens.scope),
+            expires_at=tokens.expires_at,
+            new_refresh_token=body.refresh_token is not None,
+            id_token=tokens.id_token is not None,
+        )
+        return tokens
+
+
+def _check(config: ProviderConfig, body: _TokenResponse, *, require_id_token: bool) -> str:
+    """Check RFC 6749 §5.1 members (row 18c, d) and, for a login, the ID token (row 17);
+    return the access token."""
+    if not body.access_token:
+        raise _error(config, "the token response has no access_token")
+    if (body.token_type or "").lower() != _BEARER:
+        raise _error(config, f"the token response's token_type is {_safe(body.token_type)!r}")
+    if require_id_token and not body.id_token:
+        raise _error(config, "the token response has no id_token although openid was requested")
+    return body.access_token
+
+
+def _decode(config: ProviderConfig, response: httpx.Response) -> dict[str, Any]:
+    """The body as a JSON object, whatever the status (error bodies are JSON too)."""
+    status = response.status_code
+    try:
+        document = msgspec.json.decode(response.content)
+    except msgspec.DecodeError as exc:
+        msg = f"the token endpoint answered HTTP {status} with a body that is not JSON"
+        raise _error(config, msg) from exc
+    if not isinstance(document, dict):
+        msg = f"the token endpoint answered HTTP {status} with JSON that is not an object"
+        raise _error(config, msg)
+    return document
+
+
+def _convert(config: ProviderConfig, document: dict[str, Any]) -> _TokenResponse:
+    try:
+        return msgspec.convert(document, _TokenResponse)
+    except msgspec.ValidationError as exc:
+        # msgspec names the member and the expected type, never the value.
+        raise _error(config, f"the token response is malformed: {exc}") from exc
+
+
+def _raise_oauth_error(
+    config: ProviderConfig,
+    status: int,
+    document: dict[str, Any],
+    invalid_grant: type[InvalidGrantError],
+) -> NoReturn:
+    """Raise for an OAuth error response (RFC 6749 §5.2); ``invalid_grant`` as the grant's own
+    class (rows 18a, 60)."""
+    error = document.get("error")
+    code = _safe(error) if error is not None else None
+    description = document.get("error_description")
+    kept = description[:MAX_DESCRIPTION_LENGTH] if isinstance(description, str) else None
+    detail = f"the token endpoint answered HTTP {status}" + (f" {code!r}" if code else "")
+    cls = invalid_grant if code == "invalid_grant" else TokenExchangeError
+    _logger(config).warning("rpkit.tokens.refused", status=status, error=code, code=cls.code)
+    raise cls(detail, error=code, description=kept)
+
+
+def _error(config: ProviderConfig, detail: str) -> TokenExchangeError:
+    """The error to raise, logged (``detail`` never holds a token, code or secret)."""
+    _logger(config).warning("rpkit.tokens.failed", detail=detail)
+    return TokenExchangeError(detail)
+
+
+def _safe(error: object) -> str:
+    """An OP-supplied error code or token type, repeated only if it looks like one."""
+    if isinstance(error, str) and _ERROR_CODE.match(error):
+        return error
+    return _UNREADABLE
+
+
+def _logger(config: ProviderConfig) -> Any:
+    return get_logger(provider=config.id, issuer=config.issuer)
