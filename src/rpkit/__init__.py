@@ -1,11 +1,40 @@
 """rpkit: a pluggable, strict OpenID Connect relying-party framework.
 
-The core (this package, minus :mod:`rpkit.litestar` and :mod:`rpkit.testing`) is framework-free.
+The core (this package, minus :mod:`rpkit.litestar` and :mod:`rpkit.testing`) is framework-free:
+:class:`RelyingParty` signs users in with several providers over one caller-owned
+``httpx.AsyncClient``, and :class:`ProviderConfig` describes each provider.
 :mod:`rpkit.testing` ships a fake OpenID Provider for testing applications built on rpkit.
 """
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
+from rpkit.access_token import AccessToken, AccessTokenPolicy
+from rpkit.client import Identity, LoginRequest, LoginResult, RefreshResult, RelyingParty
+from rpkit.config import ProviderConfig
+from rpkit.errors import RPKitError
+from rpkit.id_token import IDToken, LogoutToken
+from rpkit.logout import LogoutRequest, LogoutReturn
+from rpkit.store import KeyValueStore, MemoryStore
+from rpkit.tokens import TokenSet
+
+__all__ = [
+    "AccessToken",
+    "AccessTokenPolicy",
+    "IDToken",
+    "Identity",
+    "KeyValueStore",
+    "LoginRequest",
+    "LoginResult",
+    "LogoutRequest",
+    "LogoutReturn",
+    "LogoutToken",
+    "MemoryStore",
+    "ProviderConfig",
+    "RPKitError",
+    "RefreshResult",
+    "RelyingParty",
+    "TokenSet",
+    "__version__",
+]
 
 __version__ = "0.1.0"
