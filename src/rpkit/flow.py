@@ -193,14 +193,23 @@ async def check_callback(
     Raises:
         DuplicateParameterError: a parameter appears twice (row 14).
         ResponseIssuerError: ``iss`` wrong, or missing while advertised (row 10).
+            For these two, a code response's transaction (found by its ``state``, for this
+            provider and browser) is cleared; an error response's is left alone (row 13).
         InvalidStateError: ``state`` missing, unknown, expired, used, for another provider or
             another browser (rows 7–9, 11, 13); nothing is consumed in these cases.
         AuthorizationResponseError: the OP's ``error`` (row 12); the transaction is consumed.
         FrontChannelTokenError: tokens in a code-flow callback (row 15); consumed.
         CallbackError: no ``code``; consumed.
     """
-    values = _single_values(params)
-    _check_issuer(config, metadata, values.get("iss"))
+    try:
+        values = _single_values(params)
+        _check_issuer(config, metadata, values.get("iss"))
+    except (DuplicateParameterError, ResponseIssuerError):
+        # A code response bound to this browser's login is a failed login: clear it. An error
+        # response proves nothing about who sent it and must not cancel the login (row 13).
+        if not any(name == "error" for name, _ in params):
+            await _discard_bound(store, config, params, binding)
+        raise
     transaction = await _take_transaction(store, config, values.get("state"), now, binding)
     if "error" in values:
         raise AuthorizationResponseError(values["error"][:64], values.get("error_description"))
@@ -218,6 +227,26 @@ def _single_values(params: Sequence[tuple[str, str]]) -> dict[str, str]:
     if repeated:
         raise DuplicateParameterError(f"callback parameters {repeated} appear more than once")
     return dict(params)
+
+
+async def _discard_bound(
+    store: KeyValueStore,
+    config: ProviderConfig,
+    params: Sequence[tuple[str, str]],
+    binding: str | None,
+) -> None:
+    for state in {value for name, value in params if name == "state"}:
+        stored = await store.get(_KEY_PREFIX + state)
+        if stored is None:
+            continue
+        transaction = msgspec.json.decode(stored, type=Transaction)
+        if _belongs(transaction, config, binding):
+            await store.delete(_KEY_PREFIX + state)
+
+
+def _belongs(transaction: Transaction, config: ProviderConfig, binding: str | None) -> bool:
+    same_login = transaction.provider_id == config.id and transaction.issuer == config.issuer
+    return same_login and transaction.binding in (None, binding)
 
 
 def _check_issuer(config: ProviderConfig, metadata: ProviderMetadata, iss: str | None) -> None:
@@ -239,10 +268,8 @@ async def _take_transaction(
     if stored is None:
         raise InvalidStateError("unknown, expired or already used state")
     transaction = msgspec.json.decode(stored, type=Transaction)
-    if transaction.provider_id != config.id or transaction.issuer != config.issuer:
-        raise InvalidStateError("the state belongs to a login with another provider")
-    if transaction.binding is not None and transaction.binding != binding:
-        raise InvalidStateError("the state belongs to a login in another browser")
+    if not _belongs(transaction, config, binding):
+        raise InvalidStateError("the state belongs to a login with another provider or browser")
     if await store.consume(key) is None:
         raise InvalidStateError("the state was used by a concurrent callback")
     if now - transaction.created_at > TRANSACTION_TTL:
