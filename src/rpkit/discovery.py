@@ -171,14 +171,14 @@ class DiscoveryCache:
             metadata = await fetch_metadata(self._http, config)
         except DiscoveryError as exc:
             if previous is None:
-                log.warning("discovery_failed", code=exc.code, detail=exc.detail)
+                log.warning("rpkit.discovery.failed", code=exc.code, detail=exc.detail)
                 raise
-            log.warning("discovery_refresh_failed_serving_stale", code=exc.code, detail=exc.detail)
+            log.warning("rpkit.discovery.serving_stale", code=exc.code, detail=exc.detail)
             retry_at = self._clock() + self._retry_after
             self._entries[config.issuer] = _Entry(previous.metadata, retry_at)
             return previous.metadata
         self._entries[config.issuer] = _Entry(metadata, self._clock() + self._ttl)
-        log.info("discovery_fetched", jwks_uri=metadata.jwks_uri)
+        log.info("rpkit.discovery.fetched", jwks_uri=metadata.jwks_uri)
         return metadata
 
 

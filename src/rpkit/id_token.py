@@ -279,7 +279,7 @@ def _rejection(
 
 def _log_rejection(exc: Rejected, **bound: Any) -> None:
     # The detail never holds a token, nonce or secret; only the failed check and short values.
-    get_logger(**bound).info("token_rejected", reason=exc.reason, detail=exc.detail)
+    get_logger(**bound).info("rpkit.token.rejected", reason=exc.reason, detail=exc.detail)
 
 
 # -- ID tokens -----------------------------------------------------------------------------------

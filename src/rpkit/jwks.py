@@ -200,7 +200,9 @@ class JWKSCache:
             now = self._clock()
             if last is not None and now - last < self._cooldown:
                 log = get_logger(jwks_uri=jwks_uri)
-                log.info("jwks_refetch_throttled", kid=kid, retry_in=self._cooldown - (now - last))
+                log.info(
+                    "rpkit.jwks.refetch_throttled", kid=kid, retry_in=self._cooldown - (now - last)
+                )
                 return keys
             self._forced_at[jwks_uri] = now
         # A fetch already in flight (forced or not) is shared by every caller that missed.
@@ -228,14 +230,14 @@ class JWKSCache:
             keys = await self._fetch(jwks_uri)
         except JWKSError as exc:
             if previous is None:
-                log.warning("jwks_fetch_failed", detail=exc.detail)
+                log.warning("rpkit.jwks.fetch_failed", detail=exc.detail)
                 raise
             # Stale-if-error: keep the last good set, and retry no sooner than min_ttl.
-            log.warning("jwks_refresh_failed_serving_cached", detail=exc.detail)
+            log.warning("rpkit.jwks.serving_cached", detail=exc.detail)
             previous.expires_at = max(previous.expires_at, self._clock() + self._min_ttl)
             return previous
         self._sets[jwks_uri] = keys
-        log.info("jwks_fetched", keys=len(keys.candidates), kids=sorted(keys.known_kids))
+        log.info("rpkit.jwks.fetched", keys=len(keys.candidates), kids=sorted(keys.known_kids))
         return keys
 
     async def _fetch(self, jwks_uri: str) -> _KeySet:
@@ -309,7 +311,7 @@ def _import(jwk: dict[str, Any], jwks_uri: str) -> _Candidate | None:
             if isinstance(key, VerificationKey):
                 return _Candidate(MappingProxyType(dict(jwk)), key)
             problem = "not an asymmetric key"
-    get_logger(jwks_uri=jwks_uri).info("jwks_key_skipped", kid=jwk.get("kid"), reason=problem)
+    get_logger(jwks_uri=jwks_uri).info("rpkit.jwks.key_skipped", kid=jwk.get("kid"), reason=problem)
     return None
 
 

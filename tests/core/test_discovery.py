@@ -417,7 +417,7 @@ async def test_a_failed_refresh_keeps_serving_the_last_good_document(
 
     assert stale is good
     assert fake_op.oracle.count("discovery") == 2
-    warning = next(e for e in logs if e["event"] == "discovery_refresh_failed_serving_stale")
+    warning = next(e for e in logs if e["event"] == "rpkit.discovery.serving_stale")
     assert warning["log_level"] == "warning"
 
 

@@ -506,10 +506,10 @@ async def test_rejections_are_logged_with_provider_and_reason_but_never_token_or
     with capture_logs() as logs:
         await rp.reason(token)
 
-    rejected = [entry for entry in logs if entry["event"] == "token_rejected"]
+    rejected = [entry for entry in logs if entry["event"] == "rpkit.token.rejected"]
     assert len(rejected) == 1
     assert rejected[0] | {"detail": None} == {
-        "event": "token_rejected",
+        "event": "rpkit.token.rejected",
         "log_level": "info",
         "provider": "fake",
         "issuer": rp.op.issuer,

@@ -249,7 +249,7 @@ async def test_a_throttled_refetch_is_logged_without_the_token(fake_op, jwks):
             with pytest.raises(JWKSError):
                 await verify(jwks, fake_op, token)
 
-    throttled = [e for e in logs if e["event"] == "jwks_refetch_throttled"]
+    throttled = [e for e in logs if e["event"] == "rpkit.jwks.refetch_throttled"]
     assert len(throttled) == 1
     assert throttled[0]["kid"] == header_of(tokens[1])["kid"]
     assert not any(token in repr(e) for e in logs for token in tokens)
@@ -311,7 +311,7 @@ async def test_a_failed_refresh_is_retried_after_min_ttl_not_on_every_lookup(fak
     await verify(jwks, fake_op, token)
 
     assert fake_op.oracle.count("jwks") == 3
-    assert [e["log_level"] for e in logs if e["event"] == "jwks_refresh_failed_serving_cached"] == [
+    assert [e["log_level"] for e in logs if e["event"] == "rpkit.jwks.serving_cached"] == [
         "warning"
     ]
 
