@@ -296,18 +296,31 @@ class RelyingParty:
         return await self.validator.validate_access_token(token, policy)
 
     async def begin_logout(
-        self, provider_id: str, *, id_token_hint: str | None, return_to: str | None = None
+        self,
+        provider_id: str,
+        *,
+        id_token_hint: str | None,
+        return_to: str | None = None,
+        binding: str | None = None,
     ) -> LogoutRequest:
-        """The end-session redirect, after the caller has ended its own session (row 50)."""
+        """The end-session redirect, after the caller has ended its own session (row 50).
+        ``binding`` ties the logout ``state`` to the browser, as for logins."""
         config = self.provider(provider_id)
         metadata = await self.discovery.get(config)
         return await logout.begin_logout(
-            self.store, config, metadata, id_token_hint=id_token_hint, return_to=return_to
+            self.store,
+            config,
+            metadata,
+            id_token_hint=id_token_hint,
+            return_to=return_to,
+            binding=binding,
         )
 
-    async def complete_logout(self, params: Sequence[tuple[str, str]]) -> LogoutReturn:
+    async def complete_logout(
+        self, params: Sequence[tuple[str, str]], *, binding: str | None = None
+    ) -> LogoutReturn:
         """The browser's return from the OP's end-session endpoint (row 51)."""
-        return await logout.complete_logout(self.store, params)
+        return await logout.complete_logout(self.store, params, binding=binding)
 
     async def backchannel_logout(self, provider_id: str, logout_token: str) -> LogoutToken:
         """Validate a back-channel logout token; the caller ends the sessions it names."""

@@ -57,6 +57,7 @@ class LogoutReturn(msgspec.Struct, frozen=True, kw_only=True):
 class _PendingLogout(msgspec.Struct, frozen=True):
     provider_id: str
     return_to: str
+    binding: str | None = None
 
 
 async def begin_logout(
@@ -66,6 +67,7 @@ async def begin_logout(
     *,
     id_token_hint: str | None,
     return_to: str | None = None,
+    binding: str | None = None,
 ) -> LogoutRequest:
     """The end-session request (RP-Initiated Logout §2): ``id_token_hint``, the configured
     ``post_logout_redirect_uri`` (never one from the request, row 52b), a fresh ``state`` bound
@@ -79,7 +81,7 @@ async def begin_logout(
     if config.post_logout_redirect_uri:
         state = secrets.token_urlsafe(32)
         params |= {"post_logout_redirect_uri": config.post_logout_redirect_uri, "state": state}
-        pending = _PendingLogout(config.id, safe_return_to(return_to))
+        pending = _PendingLogout(config.id, safe_return_to(return_to), binding)
         await store.set(_KEY_PREFIX + state, msgspec.json.encode(pending), LOGOUT_TTL)
     endpoint = metadata.end_session_endpoint
     return LogoutRequest(
@@ -87,9 +89,12 @@ async def begin_logout(
     )
 
 
-async def complete_logout(store: KeyValueStore, params: Sequence[tuple[str, str]]) -> LogoutReturn:
-    """Match the return from the OP: only a single, stored, unused ``state`` yields the stored
-    return path; anything else is treated as unauthenticated (row 51)."""
+async def complete_logout(
+    store: KeyValueStore, params: Sequence[tuple[str, str]], *, binding: str | None = None
+) -> LogoutReturn:
+    """Match the return from the OP: only a single, stored, unused ``state`` that this browser
+    (``binding``) started yields the stored return path; anything else is treated as
+    unauthenticated (row 51)."""
     states = [value for name, value in params if name == "state"]
     counts = Counter(name for name, _ in params)
     if len(states) != 1 or counts["state"] != 1:
@@ -98,6 +103,8 @@ async def complete_logout(store: KeyValueStore, params: Sequence[tuple[str, str]
     if stored is None:
         return LogoutReturn(matched=False, return_to=None)
     pending = msgspec.json.decode(stored, type=_PendingLogout)
+    if pending.binding is not None and pending.binding != binding:
+        return LogoutReturn(matched=False, return_to=None)
     return LogoutReturn(matched=True, return_to=pending.return_to)
 
 

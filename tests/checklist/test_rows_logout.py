@@ -281,3 +281,19 @@ async def test_replay_is_refused_across_relying_party_instances_sharing_a_store(
         await other_worker.backchannel_logout("fake", token)
 
     assert caught.value.reason == "replay"
+
+
+@pytest.mark.checklist(50)
+@pytest.mark.checklist(51)
+async def test_logout_return_in_another_browser_is_not_matched(logout_harness: Harness):
+    h = logout_harness
+    login = await h.login()
+    request = await h.rp.begin_logout(
+        "fake", id_token_hint=login.tokens.id_token, return_to="/bye", binding="browser-x"
+    )
+    back = await h.op.approve(request.url or "")
+
+    elsewhere = await h.rp.complete_logout(back.params, binding="browser-y")
+
+    assert elsewhere.matched is False
+    assert elsewhere.return_to is None
