@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 from collections.abc import Container, Mapping
 from typing import Any, Final, NamedTuple
 
@@ -240,11 +241,14 @@ def audiences(claims: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def integer(claims: Mapping[str, Any], name: str) -> int:
-    """A required integer claim (a NumericDate as OpenID Connect issues it)."""
+    """A required NumericDate claim, in whole seconds. RFC 7519 §2 allows fractions, so a finite
+    float is floored; bools, strings and other types are refused."""
     value = claims.get(name)
-    if type(value) is not int:  # excludes bool, float and strings
-        raise Rejected(name, f"{name} is missing or not an integer")
-    return value
+    if type(value) is int:  # the common case first; excludes bool
+        return int(value)
+    if type(value) is float and math.isfinite(value):
+        return math.floor(value)
+    raise Rejected(name, f"{name} is missing or not a number")
 
 
 def check_times(

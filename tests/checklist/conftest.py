@@ -6,6 +6,8 @@ error, no further request to the OP after the bad artefact, and the transaction 
 
 from __future__ import annotations
 
+import base64
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ import pytest
 
 from rpkit.client import LoginRequest, LoginResult, RelyingParty
 from rpkit.config import ProviderConfig
+from rpkit.errors import IDTokenValidationError
 from rpkit.store import MemoryStore
 from rpkit.testing import (
     DEFAULT_CLIENT_ID,
@@ -119,3 +122,38 @@ def store() -> MemoryStore:
 @pytest.fixture
 def harness(fake_op: FakeOP, fake_op_http: httpx.AsyncClient, store: MemoryStore) -> Harness:
     return Harness(fake_op, fake_op_http, store, provider_config(fake_op))
+
+
+# -- ID tokens (groups I and K) ------------------------------------------------------------------
+
+
+def jose_header(token: str) -> dict[str, Any]:
+    """The protected header of a compact JWS, unverified."""
+    head = token.split(".", maxsplit=1)[0]
+    header: dict[str, Any] = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    return header
+
+
+async def rejects_id_token(harness: Harness, reason: str, **start: Any) -> IDTokenValidationError:
+    """Run one login whose ID token is bad: the REJECT triple, the ``reason``, and the token
+    endpoint reached exactly once (so the refusal is the ID token's, not an earlier check's)."""
+    request, callback = await harness.start(**start)
+    tokens_before = harness.counts()["token"]
+    error = await harness.rejected(
+        IDTokenValidationError, callback, request, stop_before="userinfo"
+    )
+    assert isinstance(error, IDTokenValidationError)
+    assert harness.counts()["token"] == tokens_before + 1, "the bad ID token never arrived"
+    assert error.reason == reason, f"rejected for {error.reason!r}: {error}"
+    return error
+
+
+async def accepts_id_token(harness: Harness, **start: Any) -> LoginResult:
+    """Run one login and assert it completed, UserInfo included."""
+    userinfo_before = harness.counts()["userinfo"]
+    result = await harness.login(**start)
+    assert result.identity.subject == "alice"
+    assert DEFAULT_CLIENT_ID in result.id_token.aud
+    assert result.userinfo is not None
+    assert harness.counts()["userinfo"] == userinfo_before + 1
+    return result
