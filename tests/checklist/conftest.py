@@ -22,7 +22,6 @@ from rpkit.errors import IDTokenValidationError
 from rpkit.store import MemoryStore
 from rpkit.testing import (
     DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
     DEFAULT_REDIRECT_URI,
     AuthorizationResponse,
     FakeOP,
@@ -33,14 +32,8 @@ TXN_PREFIX = "rpkit:txn:"
 
 def provider_config(op: FakeOP, **changes: Any) -> ProviderConfig:
     """The fake OP's default client as an rpkit provider with id ``fake``."""
-    settings: dict[str, Any] = {
-        "id": "fake",
-        "issuer": op.issuer,
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-        "scopes": ("openid", "profile", "email", "offline_access"),
-    }
-    return ProviderConfig(**(settings | changes))
+    scopes = ("openid", "profile", "email", "offline_access")
+    return op.provider_config(**({"scopes": scopes} | changes))
 
 
 @dataclass

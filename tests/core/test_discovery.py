@@ -15,7 +15,7 @@ from rpkit.config import ProviderConfig
 from rpkit.discovery import DiscoveryCache, ProviderMetadata, discovery_url
 from rpkit.errors import DiscoveryError, IssuerMismatchError
 from rpkit.jwks import JWKSCache
-from rpkit.testing import ABSENT, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Canned, FakeOP
+from rpkit.testing import ABSENT, Canned, FakeOP
 
 ENDPOINTS = {
     "authorization_endpoint": "authorize",
@@ -35,13 +35,7 @@ class Clock:
 
 
 def config_for(op: FakeOP, **changes: Any) -> ProviderConfig:
-    return ProviderConfig(
-        id="fake",
-        issuer=op.issuer,
-        client_id=DEFAULT_CLIENT_ID,
-        client_secret=DEFAULT_CLIENT_SECRET,
-        **changes,
-    )
+    return op.provider_config(**changes)
 
 
 def client_for(op: FakeOP, **kwargs: Any) -> httpx.AsyncClient:

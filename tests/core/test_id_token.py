@@ -50,13 +50,7 @@ DAY = 86400
 
 
 def provider(op: FakeOP, **changes: Any) -> ProviderConfig:
-    settings: dict[str, Any] = {
-        "id": "fake",
-        "issuer": op.issuer,
-        "client_id": CLIENT,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-    }
-    return ProviderConfig(**(settings | changes))
+    return op.provider_config(**changes)
 
 
 def honest_claims(op: FakeOP, alg: str = "RS256") -> dict[str, Any]:

@@ -21,7 +21,6 @@ from rpkit.testing import (
     ABSENT,
     BACKCHANNEL_LOGOUT_EVENT,
     DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
     FakeClient,
     FakeOP,
     LogoutDefect,
@@ -32,13 +31,7 @@ CLIENT = DEFAULT_CLIENT_ID
 
 
 def provider(op: FakeOP, **changes: Any) -> ProviderConfig:
-    settings: dict[str, Any] = {
-        "id": "fake",
-        "issuer": op.issuer,
-        "client_id": CLIENT,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-    }
-    return ProviderConfig(**(settings | changes))
+    return op.provider_config(**changes)
 
 
 @pytest.fixture

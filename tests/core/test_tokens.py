@@ -19,7 +19,6 @@ from rpkit.discovery import DiscoveryCache, ProviderMetadata
 from rpkit.errors import InvalidGrantError, SessionExpiredError, TokenExchangeError
 from rpkit.testing import (
     ABSENT,
-    DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_REDIRECT_URI,
     Canned,
@@ -41,14 +40,7 @@ class Clock:
 
 
 def config_for(op: FakeOP, **changes: Any) -> ProviderConfig:
-    settings: dict[str, Any] = {
-        "id": "fake",
-        "issuer": op.issuer,
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-        "scopes": SCOPES,
-    }
-    return ProviderConfig(**(settings | changes))
+    return op.provider_config(**({"scopes": SCOPES} | changes))
 
 
 class Login:

@@ -22,8 +22,6 @@ from rpkit.discovery import DiscoveryCache, ProviderMetadata
 from rpkit.errors import ConfigurationError, IDTokenValidationError, UserInfoError
 from rpkit.testing import (
     ABSENT,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
     DEFAULT_REDIRECT_URI,
     Canned,
     FakeClient,
@@ -39,13 +37,7 @@ ALICE = "alice"
 
 
 def config_for(op: FakeOP, **changes: Any) -> ProviderConfig:
-    settings: dict[str, Any] = {
-        "id": "fake",
-        "issuer": op.issuer,
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-    }
-    return ProviderConfig(**(settings | changes))
+    return op.provider_config(**changes)
 
 
 async def access_token_for(

@@ -92,3 +92,13 @@ async def test_client_credentials_grant(fake_op: FakeOP, fake_op_http: httpx.Asy
     assert response.status_code == 200
     assert response.json()["token_type"] == "Bearer"
     assert "id_token" not in response.json()
+
+
+def test_provider_config_describes_the_op_and_its_client_for_rpkit(fake_op: FakeOP):
+    config = fake_op.provider_config(scopes=("openid", "offline_access"))
+
+    assert config.issuer == fake_op.issuer
+    assert config.client_id == DEFAULT_CLIENT_ID
+    assert config.client_auth == "client_secret_basic"
+    assert config.scopes == ("openid", "offline_access")
+    assert config.allow_insecure_http is False

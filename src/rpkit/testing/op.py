@@ -40,6 +40,7 @@ from rpkit.testing.oracle import Oracle, RecordedRequest
 from rpkit.testing.registry import CodeGrant, FakeClient, FakeUser, TokenGrant, default_users
 
 if TYPE_CHECKING:
+    from rpkit.config import ProviderConfig
     from rpkit.testing.transport import FakeOPTransport
 
 __all__ = ["DEFAULT_ISSUER", "FakeOP"]
@@ -153,6 +154,33 @@ class FakeOP:
         for grant in [*self.refresh_tokens.values(), *self.access_tokens.values()]:
             if grant.sid == sid:
                 grant.revoked = True
+
+    def provider_config(
+        self, id: str = "fake", *, client_id: str | None = None, **changes: Any
+    ) -> ProviderConfig:
+        """An rpkit :class:`~rpkit.config.ProviderConfig` for this OP and one of its clients
+        (the first registered one by default): its id, secret, authentication method and
+        algorithms. ``changes`` win; a served OP (``http://127.0.0.1``) needs
+        ``allow_insecure_http=True``, stated explicitly as in any configuration.
+
+        Example:
+            >>> from rpkit.testing import FakeOP
+            >>> config = FakeOP().provider_config(scopes=("openid", "offline_access"))
+        """
+        from rpkit.config import ProviderConfig  # noqa: PLC0415 - no import cycle at load time
+
+        client = self.clients[client_id or next(iter(self.clients))]
+        keyless = client.token_endpoint_auth_method in ("none", "private_key_jwt")
+        settings: dict[str, Any] = {
+            "id": id,
+            "issuer": self.issuer,
+            "client_id": client.client_id,
+            "client_secret": None if keyless else client.client_secret,
+            "client_auth": client.token_endpoint_auth_method,
+            "id_token_signed_response_alg": client.id_token_signed_response_alg,
+            "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
+        }
+        return ProviderConfig(**(settings | changes))
 
     def register_client(self, client: FakeClient) -> FakeClient:
         """Add or replace a registered client."""
