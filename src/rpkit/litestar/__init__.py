@@ -1,0 +1,14 @@
+"""rpkit for Litestar: a plugin with login, callback and logout routes, server-side sessions,
+guards, and bearer-token authentication for APIs.
+
+Register :class:`RPKitPlugin` with an :class:`RPKitConfig`; add :class:`OIDCBearerAuth` to
+protect APIs with access tokens.
+"""
+
+from __future__ import annotations
+
+from rpkit.litestar.config import RPKitConfig
+from rpkit.litestar.plugin import RPKitPlugin, RPKitRuntime
+from rpkit.litestar.session import SessionData, SessionManager
+
+__all__ = ["RPKitConfig", "RPKitPlugin", "RPKitRuntime", "SessionData", "SessionManager"]

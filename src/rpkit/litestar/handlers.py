@@ -1,0 +1,142 @@
+"""rpkit's routes: login, callback, logout, the logout return and back-channel logout.
+
+Built by :func:`build_router` around the plugin's runtime, under the configured prefix, each
+named (``rpkit:login``, ...) and excluded from authentication.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+from litestar import Request, Response, Router, get, post, route
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect
+
+from rpkit.flow import safe_return_to
+from rpkit.litestar._cookies import binding_of, new_handle
+from rpkit.litestar.responses import NO_STORE
+
+if TYPE_CHECKING:
+    from rpkit.litestar.plugin import RPKitRuntime
+
+__all__ = ["build_router"]
+
+AnyRequest = Request[Any, Any, Any]
+CALLBACK_HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+SIGNED_OUT_PAGE = (
+    "<!doctype html><html><head><meta charset='utf-8'><title>Signed out</title></head>"
+    "<body><h1>You are signed out.</h1><p><a href='/'>Back to the start</a></p></body></html>"
+)
+
+
+def build_router(runtime: RPKitRuntime) -> Router:
+    """The router of rpkit's routes, closing over ``runtime`` (no module globals)."""
+    config = runtime.config
+    opt = {"exclude_from_auth": True, "skip_session": True}
+
+    @get("/login/{provider_id:str}", name="rpkit:login", opt=opt)
+    async def login(
+        request: AnyRequest,
+        provider_id: FromPath[str],
+        login_hint: FromQuery[str | None] = None,
+        return_to: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        handle = runtime.browser_handle(request) or new_handle()
+        params = {"login_hint": login_hint} if login_hint else None
+        started = await runtime.rp.begin_login(
+            provider_id,
+            redirect_uri=runtime.url_for(request, "rpkit:callback", provider_id=provider_id),
+            return_to=safe_return_to(return_to, config.default_return_to),
+            params=params,
+            binding=binding_of(handle),
+        )
+        response: Response[Any] = Redirect(started.url, status_code=303, headers=NO_STORE)
+        runtime.set_handle_cookie(response, handle, runtime.rp.provider(provider_id))
+        return response
+
+    @route(
+        "/callback/{provider_id:str}", http_method=["GET", "POST"], name="rpkit:callback", opt=opt
+    )
+    async def callback(request: AnyRequest, provider_id: FromPath[str]) -> Response[Any]:
+        params = await _callback_params(request)
+        handle = runtime.browser_handle(request)
+        result = await runtime.rp.complete_login(
+            provider_id, params, binding=binding_of(handle) if handle else None
+        )
+        previous = request.cookies.get(runtime.session_cookie)
+        session_id = await runtime.sessions.create(result, previous_id=previous)
+        response: Response[Any] = Redirect(
+            result.return_to, status_code=303, headers=CALLBACK_HEADERS
+        )
+        runtime.set_session_cookie(response, session_id)
+        response.delete_cookie(runtime.handle_cookie, path="/")
+        runtime.emit(request, "rpkit.login", identity=result.identity)
+        return response
+
+    @post("/logout", name="rpkit:logout", opt=opt, status_code=303)
+    async def logout(request: AnyRequest) -> Response[Any]:
+        form = await request.form()
+        session_id = request.cookies.get(runtime.session_cookie)
+        data = await runtime.sessions.peek(session_id)
+        target: str = config.default_return_to
+        response: Response[Any]
+        if data is None or session_id is None:
+            response = Redirect(target, status_code=303, headers=NO_STORE)
+            response.delete_cookie(runtime.session_cookie, path="/")
+            return response
+        presented = form.get("csrf_token") or request.headers.get("x-csrf-token") or ""
+        if not hmac.compare_digest(str(presented), data.csrf_token):
+            raise PermissionDeniedException("logout needs this app's CSRF token")
+        await runtime.sessions.destroy(session_id)  # the local session ends first (row 50)
+        handle = runtime.browser_handle(request) or new_handle()
+        ended = await runtime.rp.begin_logout(
+            data.provider_id,
+            id_token_hint=data.id_token,
+            return_to=safe_return_to(form.get("return_to"), config.default_return_to),
+            binding=binding_of(handle),
+        )
+        response = Redirect(ended.url or target, status_code=303, headers=NO_STORE)
+        response.delete_cookie(runtime.session_cookie, path="/")
+        if ended.state:
+            runtime.set_handle_cookie(response, handle, runtime.rp.provider(data.provider_id))
+        runtime.emit(request, "rpkit.logout", identity=data.identity)
+        return response
+
+    @get("/logout/callback", name="rpkit:logout-callback", opt=opt)
+    async def logout_callback(request: AnyRequest) -> Response[Any]:
+        handle = runtime.browser_handle(request)
+        returned = await runtime.rp.complete_logout(
+            list(request.query_params.multi_items()), binding=binding_of(handle) if handle else None
+        )
+        if returned.matched and returned.return_to:
+            return Redirect(returned.return_to, status_code=303, headers=CALLBACK_HEADERS)
+        return Response(SIGNED_OUT_PAGE, media_type="text/html", headers=CALLBACK_HEADERS)
+
+    @post(
+        "/backchannel-logout/{provider_id:str}",
+        name="rpkit:backchannel-logout",
+        opt=opt,
+        status_code=200,
+    )
+    async def backchannel_logout(
+        request: AnyRequest, provider_id: FromPath[str]
+    ) -> Response[dict[str, Any]]:
+        form = await request.form()
+        token = form.get("logout_token")
+        logout_token = await runtime.rp.backchannel_logout(provider_id, str(token or ""))
+        await runtime.sessions.end_for_logout(provider_id, logout_token.sid, logout_token.sub)
+        return Response({}, status_code=200, headers=NO_STORE)
+
+    handlers = [login, callback, logout, logout_callback, backchannel_logout]
+    return Router(path=config.path, route_handlers=handlers, include_in_schema=False)
+
+
+async def _callback_params(request: AnyRequest) -> list[tuple[str, str]]:
+    """The authorization response as sent: the query for GET, the form for form_post; repeated
+    parameters are kept so the core can refuse them (row 14)."""
+    if request.method == "POST":
+        form = await request.form()
+        return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    return list(request.query_params.multi_items())

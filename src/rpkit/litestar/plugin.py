@@ -1,0 +1,237 @@
+"""``RPKitPlugin``: rpkit's core as a Litestar plugin.
+
+It adds rpkit's routes, the dependencies ``rpkit``, ``rpkit_session`` and ``rpkit_user``, the
+error table, and a lifespan that creates the one shared ``httpx.AsyncClient``, warms discovery
+and keys best-effort, and closes the client. The application's own dependencies and exception
+handlers always win over rpkit's.
+
+Example:
+    >>> from litestar import Litestar
+    >>> from rpkit import ProviderConfig
+    >>> from rpkit.litestar import RPKitConfig, RPKitPlugin
+    >>> okta = ProviderConfig(id="okta", issuer="https://example.okta.com",
+    ...                       client_id="0oa1", client_secret="s3cret")
+    >>> rpkit = RPKitPlugin(RPKitConfig(providers=[okta], secret="x" * 32))
+    >>> app = Litestar(plugins=[rpkit])
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from litestar import Litestar, Request, Response
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.plugins import InitPlugin
+from litestar.stores.memory import MemoryStore as LitestarMemoryStore
+
+from rpkit._log import get_logger
+from rpkit.client import Identity, RelyingParty
+from rpkit.errors import RPKitError
+from rpkit.litestar._cookies import HandleCodec
+from rpkit.litestar._store import LitestarKeyValueStore
+from rpkit.litestar.config import RPKitConfig
+from rpkit.litestar.handlers import build_router
+from rpkit.litestar.responses import error_response
+from rpkit.litestar.session import SessionData, SessionManager
+
+__all__ = ["RPKitPlugin", "RPKitRuntime"]
+
+AnyRequest = Request[Any, Any, Any]
+TRANSACTION_COOKIE_LIFETIME = 600
+_SESSION_STATE_KEY = "rpkit.session"
+
+
+class RPKitRuntime:
+    """What rpkit's handlers, dependencies and guards use at request time."""
+
+    def __init__(self, config: RPKitConfig) -> None:
+        self.config = config
+        self.codec = HandleCodec(config.secret)
+        self.handle_cookie = f"{config.cookie_prefix}rpkit_txn"
+        self.session_cookie = f"{config.cookie_prefix}rpkit_session"
+        self._rp: RelyingParty | None = None
+        self._sessions: SessionManager | None = None
+
+    @property
+    def rp(self) -> RelyingParty:
+        """The core relying party (available once the app has started)."""
+        if self._rp is None:
+            msg = "rpkit is not started: run the app (its lifespan creates the HTTP client)"
+            raise RuntimeError(msg)
+        return self._rp
+
+    @property
+    def sessions(self) -> SessionManager:
+        """The session manager (available once the app has started)."""
+        if self._sessions is None:
+            msg = "rpkit is not started: run the app (its lifespan creates the HTTP client)"
+            raise RuntimeError(msg)
+        return self._sessions
+
+    def start(self, app: Litestar, http: httpx.AsyncClient) -> None:
+        """Build the core over the app's stores and the shared client."""
+        flows = LitestarKeyValueStore(app.stores.get(self.config.flows_store))
+        self._rp = RelyingParty(self.config.providers, http=http, store=flows)
+        sessions = LitestarKeyValueStore(app.stores.get(self.config.sessions_store))
+        self._sessions = SessionManager(
+            self.config,
+            self._rp,
+            sessions,
+            on_refresh_failed=lambda data, exc: self.emit_app(
+                app, "rpkit.refresh_failed", identity=data.identity, code=exc.code
+            ),
+        )
+
+    def stop(self) -> None:
+        self._rp = None
+        self._sessions = None
+
+    def url_for(self, request: AnyRequest, name: str, **params: Any) -> str:
+        """An absolute URL of a named route, on the configured public origin if there is one."""
+        base = self.config.base_url or str(request.base_url)
+        return base.rstrip("/") + request.app.route_reverse(name, **params)
+
+    def browser_handle(self, request: AnyRequest) -> str | None:
+        """The handle in this browser's transaction cookie, if it is genuine and current."""
+        return self.codec.open(request.cookies.get(self.handle_cookie), self.handle_cookie)
+
+    def set_handle_cookie(self, response: Response[Any], handle: str, provider: Any) -> None:
+        """The short-lived transaction cookie: Lax for query responses, None for form_post."""
+        samesite = self.config.transaction_samesite
+        if samesite is None:
+            samesite = "none" if provider.response_mode == "form_post" else "lax"
+        response.set_cookie(
+            self.handle_cookie,
+            self.codec.seal(handle, self.handle_cookie, TRANSACTION_COOKIE_LIFETIME),
+            max_age=TRANSACTION_COOKIE_LIFETIME,
+            path="/",
+            secure=not self.config.insecure_cookies_for_development,
+            httponly=True,
+            samesite=samesite,
+        )
+
+    def set_session_cookie(self, response: Response[Any], session_id: str) -> None:
+        """The session cookie: an opaque id, HttpOnly, Secure, host-only."""
+        response.set_cookie(
+            self.session_cookie,
+            session_id,
+            max_age=self.config.session_lifetime,
+            path="/",
+            secure=not self.config.insecure_cookies_for_development,
+            httponly=True,
+            samesite=self.config.session_samesite,
+        )
+
+    async def current_session(self, request: AnyRequest) -> SessionData | None:
+        """This request's session (loaded once per request, refreshed when due)."""
+        state = request.scope.setdefault("state", {})
+        if _SESSION_STATE_KEY not in state:
+            session_id = request.cookies.get(self.session_cookie)
+            state[_SESSION_STATE_KEY] = await self.sessions.load(session_id)
+        data: SessionData | None = state[_SESSION_STATE_KEY]
+        return data
+
+    def emit(self, request: AnyRequest, event_id: str, **kwargs: Any) -> None:
+        """Emit a Litestar event if anyone listens (Litestar refuses events nobody listens to)."""
+        self.emit_app(request.app, event_id, **kwargs)
+
+    @staticmethod
+    def emit_app(app: Litestar, event_id: str, **kwargs: Any) -> None:
+        if event_id in getattr(app.event_emitter, "listeners", {}):
+            app.emit(event_id, **kwargs)
+
+
+class RPKitPlugin(InitPlugin):
+    """Sign users in with rpkit in a Litestar app. Reach it with
+    ``app.plugins.get(RPKitPlugin)``."""
+
+    __slots__ = ("config", "http_transport", "runtime")
+
+    def __init__(
+        self, config: RPKitConfig, *, http_transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        """Args:
+        config: the plugin's configuration.
+        http_transport: the transport of the shared HTTP client; None for real network
+            connections. Tests pass ``fake_op.transport()`` to reach the fake OP in-process.
+        """
+        self.config = config
+        self.http_transport = http_transport
+        self.runtime = RPKitRuntime(config)
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        runtime = self.runtime
+        app_config.route_handlers.append(build_router(runtime))
+        app_config.lifespan.append(self._lifespan)
+        ours = {
+            "rpkit": Provide(lambda: runtime, sync_to_thread=False),
+            "rpkit_session": Provide(runtime.current_session),
+            "rpkit_user": Provide(_user_provider(runtime)),
+        }
+        app_config.dependencies = {**ours, **dict(app_config.dependencies or {})}
+        handlers: dict[int | type[Exception], Any] = {
+            RPKitError: _error_handler(self.config.error_page)
+        }
+        app_config.exception_handlers = {**handlers, **dict(app_config.exception_handlers or {})}
+        app_config.signature_namespace.update(
+            {"RPKitRuntime": RPKitRuntime, "SessionData": SessionData, "Identity": Identity}
+        )
+        return app_config
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        timeout = httpx.Timeout(
+            self.config.http_timeout, connect=min(5.0, self.config.http_timeout)
+        )
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        async with httpx.AsyncClient(
+            timeout=timeout, limits=limits, follow_redirects=False, transport=self.http_transport
+        ) as http:
+            self.runtime.start(app, http)
+            self._warn_about_memory_stores(app)
+            await self._warm()
+            try:
+                yield
+            finally:
+                self.runtime.stop()
+
+    async def _warm(self) -> None:
+        """Fetch discovery and keys now so the first login is fast; never fails startup."""
+        rp = self.runtime.rp
+        for provider_id in rp.providers:
+            try:
+                metadata = await rp.metadata(provider_id)
+                await rp.jwks.warm(metadata.jwks_uri)
+            except RPKitError as exc:
+                get_logger(provider=provider_id).warning("rpkit.startup.warm_failed", code=exc.code)
+
+    def _warn_about_memory_stores(self, app: Litestar) -> None:
+        if self.config.workers <= 1:
+            return
+        for name in (self.config.flows_store, self.config.sessions_store):
+            if isinstance(app.stores.get(name), LitestarMemoryStore):
+                get_logger().warning(
+                    "rpkit.startup.memory_store",
+                    store=name,
+                    workers=self.config.workers,
+                    advice="register a shared store (e.g. RedisStore) under this name",
+                )
+
+
+def _user_provider(runtime: RPKitRuntime) -> Any:
+    async def rpkit_user(request: AnyRequest) -> Identity | None:
+        data = await runtime.current_session(request)
+        return data.identity if data else None
+
+    return rpkit_user
+
+
+def _error_handler(error_page: str | None) -> Any:
+    def handle(request: AnyRequest, exc: RPKitError) -> Response[Any]:
+        return error_response(request, exc, error_page=error_page)
+
+    return handle

@@ -1,0 +1,91 @@
+"""rpkit errors to HTTP responses, in one table.
+
+Browser flows get a small HTML page (or a redirect to the configured error page) that names the
+likely cause without internals; API clients get RFC 9457 problem details. The core raises; only
+this module knows HTTP.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response
+from litestar.response import Redirect
+
+from rpkit import errors
+
+__all__ = ["NO_STORE", "STATUS_AND_MESSAGE", "error_response", "status_and_message"]
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+STATUS_AND_MESSAGE: tuple[tuple[type[errors.RPKitError], int, str], ...] = (
+    (errors.UnknownProviderError, 404, "This sign-in option does not exist."),
+    (errors.ConfigurationError, 400, "The sign-in request was not valid."),
+    (errors.StoreError, 503, "Sign-in is unavailable right now. Please try again shortly."),
+    (errors.DiscoveryError, 503, "The identity provider cannot be reached. Please try again."),
+    (errors.JWKSError, 503, "The identity provider's keys cannot be fetched. Please try again."),
+    (
+        errors.InvalidStateError,
+        400,
+        "This sign-in link has expired or was already used. Please start again.",
+    ),
+    (errors.AuthorizationResponseError, 400, "The identity provider did not sign you in."),
+    (
+        errors.CallbackError,
+        400,
+        "The identity provider's answer was not valid. Please start again.",
+    ),
+    (errors.SessionExpiredError, 401, "Your session has ended. Please sign in again."),
+    (errors.TokenEndpointError, 400, "The identity provider refused to complete the sign-in."),
+    (errors.LogoutTokenValidationError, 400, "The logout request was not valid."),
+    (errors.TokenValidationError, 400, "The identity provider's answer failed verification."),
+    (errors.UserInfoError, 400, "Your profile could not be read from the identity provider."),
+    (errors.LogoutError, 400, "The logout request was not valid."),
+    (errors.RPKitError, 400, "Sign-in failed. Please start again."),
+)
+"""Error class → (status, what a person is told). The first matching row wins."""
+
+
+def status_and_message(exc: errors.RPKitError) -> tuple[int, str]:
+    """The HTTP status and the person-facing message for ``exc``."""
+    for kind, status, message in STATUS_AND_MESSAGE:
+        if isinstance(exc, kind):
+            return status, message
+    return 500, "Sign-in failed."
+
+
+def error_response(
+    request: Request[Any, Any, Any], exc: errors.RPKitError, *, error_page: str | None
+) -> Response[str | dict[str, object]]:
+    """The response for ``exc``: HTML for browsers, problem details for everything else."""
+    status, message = status_and_message(exc)
+    if _wants_json(request):
+        problem = {
+            "type": f"https://rpkit.dev/errors/{exc.code}",
+            "title": message,
+            "status": status,
+            "code": exc.code,
+        }
+        return Response(
+            problem, status_code=status, media_type="application/problem+json", headers=NO_STORE
+        )
+    if error_page is not None:
+        return Redirect(
+            f"{error_page}?{urlencode({'error': exc.code})}", status_code=303, headers=NO_STORE
+        )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Sign-in problem</title>"
+        "<meta name='referrer' content='no-referrer'></head><body>"
+        f"<h1>Sign-in problem</h1><p>{html.escape(message)}</p>"
+        f"<p><small>Error code: <code>{html.escape(exc.code)}</code></small></p>"
+        "<p><a href='/'>Back to the start</a></p></body></html>"
+    )
+    headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+    return Response(page, status_code=status, media_type="text/html", headers=headers)
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    accept = request.headers.get("accept", "")
+    return "json" in accept and "text/html" not in accept

@@ -1,0 +1,84 @@
+"""A Litestar app with rpkit's plugin against the fake OP in-process, and a browser-like client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar, get
+from litestar.di import NamedDependency
+from litestar.testing import AsyncTestClient
+
+from rpkit.client import Identity
+from rpkit.litestar import RPKitConfig, RPKitPlugin
+from rpkit.litestar.session import SessionData
+from rpkit.testing import FakeClient, FakeOP
+
+BASE = "https://app.rpkit.test"
+SECRET = "test-secret-" + "x" * 32
+
+
+@get("/")
+async def home() -> str:
+    return "home"
+
+
+@get("/me")
+async def me(rpkit_user: NamedDependency[Identity | None]) -> dict[str, Any]:
+    return {"subject": rpkit_user.subject if rpkit_user else None}
+
+
+@get("/session")
+async def session(rpkit_session: NamedDependency[SessionData | None]) -> dict[str, Any]:
+    if rpkit_session is None:
+        return {}
+    return {"csrf_token": rpkit_session.csrf_token, "access_token": rpkit_session.access_token}
+
+
+def make_app(op: FakeOP, **config: Any) -> tuple[Litestar, RPKitPlugin]:
+    op.register_client(
+        FakeClient(
+            redirect_uris=(f"{BASE}/auth/callback/fake",),
+            post_logout_redirect_uris=(f"{BASE}/auth/logout/callback",),
+            backchannel_logout_uri=f"{BASE}/auth/backchannel-logout/fake",
+        )
+    )
+    provider = op.provider_config(
+        scopes=("openid", "profile", "email", "offline_access"),
+        post_logout_redirect_uri=f"{BASE}/auth/logout/callback",
+    )
+    settings: dict[str, Any] = {"providers": [provider], "secret": SECRET, "base_url": BASE}
+    plugin = RPKitPlugin(RPKitConfig(**(settings | config)), http_transport=op.transport())
+    return Litestar([home, me, session], plugins=[plugin]), plugin
+
+
+@dataclass
+class Browser:
+    """The app's test client, plus the fake OP standing in for the IdP's pages."""
+
+    client: AsyncTestClient[Litestar]
+    op: FakeOP
+
+    async def start_login(self, path: str = "/auth/login/fake", **params: str) -> httpx.Response:
+        return await self.client.get(path, params=params, follow_redirects=False)
+
+    async def login(self, **params: str) -> httpx.Response:
+        started = await self.start_login(**params)
+        callback = await self.op.approve(started.headers["location"])
+        return await self.deliver(callback)
+
+    async def deliver(self, callback: Any) -> httpx.Response:
+        if callback.method == "POST":
+            form = dict(callback.params)
+            return await self.client.post(callback.url, data=form, follow_redirects=False)
+        return await self.client.get(callback.location, follow_redirects=False)
+
+
+@pytest.fixture
+async def browser(fake_op: FakeOP) -> AsyncIterator[Browser]:
+    app, _ = make_app(fake_op)
+    async with AsyncTestClient(app, base_url=BASE) as client:
+        yield Browser(client, fake_op)
