@@ -190,6 +190,11 @@ class JWKSCache:
         """How many requests (successful or not) were sent to ``jwks_uri``."""
         return self._fetches[jwks_uri]
 
+    def usable_keys(self, jwks_uri: str) -> int:
+        """How many keys of the cached set can verify signatures (0 when nothing is cached)."""
+        cached = self._sets.get(jwks_uri)
+        return len(cached.candidates) if cached else 0
+
     def invalidate(self, jwks_uri: str) -> None:
         """Forget the cached set; the next lookup fetches it again."""
         self._sets.pop(jwks_uri, None)
