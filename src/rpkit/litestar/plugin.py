@@ -21,11 +21,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import click
 import httpx
 from litestar import Litestar, Request, Response
 from litestar.config.app import AppConfig
 from litestar.di import Provide
-from litestar.plugins import InitPlugin
+from litestar.plugins import CLIPlugin, InitPlugin
 from litestar.stores.memory import MemoryStore as LitestarMemoryStore
 
 from rpkit._log import get_logger
@@ -145,7 +146,7 @@ class RPKitRuntime:
             app.emit(event_id, **kwargs)
 
 
-class RPKitPlugin(InitPlugin):
+class RPKitPlugin(InitPlugin, CLIPlugin):
     """Sign users in with rpkit in a Litestar app. Reach it with
     ``app.plugins.get(RPKitPlugin)``."""
 
@@ -162,6 +163,12 @@ class RPKitPlugin(InitPlugin):
         self.config = config
         self.http_transport = http_transport
         self.runtime = RPKitRuntime(config)
+
+    def on_cli_init(self, cli: click.Group) -> None:
+        """Add ``litestar rpkit providers`` and ``litestar rpkit check``."""
+        from rpkit.litestar.cli import build_cli_group  # noqa: PLC0415 - click only for the CLI
+
+        cli.add_command(build_cli_group(type(self)))
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         runtime = self.runtime
