@@ -60,6 +60,29 @@ class Identity(msgspec.Struct, frozen=True, kw_only=True):
     claims: Mapping[str, Any]
     """UserInfo claims overlaid by the ID token's, read-only."""
 
+    @property
+    def provider(self) -> str:
+        """The id of the provider the user signed in with (``provider_id``)."""
+        return self.provider_id
+
+    @property
+    def email(self) -> str | None:
+        """The ``email`` claim, or None when absent or not a string. Check
+        :attr:`email_verified` before trusting it to identify anyone."""
+        email = self.claims.get("email")
+        return email if isinstance(email, str) else None
+
+    @property
+    def email_verified(self) -> bool:
+        """True only when the ``email_verified`` claim is the JSON ``true`` (not ``"true"``)."""
+        return self.claims.get("email_verified") is True
+
+    @property
+    def name(self) -> str | None:
+        """The ``name`` claim, or None when absent or not a string."""
+        name = self.claims.get("name")
+        return name if isinstance(name, str) else None
+
 
 class LoginResult(msgspec.Struct, frozen=True, kw_only=True):
     """A completed login."""

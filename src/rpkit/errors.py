@@ -26,7 +26,10 @@ table. Causes are always chained (``raise ... from exc``).
     │   ├── AccessTokenValidationError
     │   └── LogoutTokenValidationError
     ├── UserInfoError
-    └── LogoutError
+    ├── LogoutError
+    ├── NotSignedInError                 (a guard found no session)
+    ├── PermissionDeniedError            (signed in, but not with what a guard requires)
+    └── StepUpRequiredError              (signed in too long ago for a guard)
 """
 
 from __future__ import annotations
@@ -48,10 +51,13 @@ __all__ = [
     "JWKSError",
     "LogoutError",
     "LogoutTokenValidationError",
+    "NotSignedInError",
+    "PermissionDeniedError",
     "RPKitError",
     "RefreshContinuityError",
     "ResponseIssuerError",
     "SessionExpiredError",
+    "StepUpRequiredError",
     "StoreError",
     "TokenEndpointError",
     "TokenExchangeError",
@@ -253,3 +259,48 @@ class LogoutError(RPKitError):
     """A logout request or return could not be processed."""
 
     code = "logout_invalid"
+
+
+class NotSignedInError(RPKitError):
+    """A page or API needs a signed-in user and there is none.
+
+    Attributes:
+        provider_id: the provider to sign in with, when only one fits; None when the user must
+            choose.
+    """
+
+    code = "login_required"
+
+    def __init__(self, detail: str = "sign in first", *, provider_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.provider_id = provider_id
+
+
+class PermissionDeniedError(RPKitError):
+    """The user is signed in, but not with the provider, claim or ``acr`` a route requires.
+
+    Attributes:
+        requirement: which requirement failed: ``provider``, ``claim`` or ``acr``.
+    """
+
+    code = "forbidden"
+
+    def __init__(self, detail: str, *, requirement: str) -> None:
+        super().__init__(detail)
+        self.requirement = requirement
+
+
+class StepUpRequiredError(RPKitError):
+    """The user signed in longer ago than a route allows and must authenticate again.
+
+    Attributes:
+        provider_id: the provider of the current session, where the user re-authenticates.
+        max_age: the most seconds the new authentication may be old (sent as ``max_age``).
+    """
+
+    code = "step_up_required"
+
+    def __init__(self, detail: str, *, provider_id: str, max_age: int) -> None:
+        super().__init__(detail)
+        self.provider_id = provider_id
+        self.max_age = max_age

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,3 +83,45 @@ async def browser(fake_op: FakeOP) -> AsyncIterator[Browser]:
     app, _ = make_app(fake_op)
     async with AsyncTestClient(app, base_url=BASE) as client:
         yield Browser(client, fake_op)
+
+
+@pytest.fixture
+async def open_browser(fake_op: FakeOP) -> AsyncIterator[Callable[..., Awaitable[Browser]]]:
+    """Start an app with ``RPKitConfig`` changes (set OP knobs that discovery reads first: the
+    app fetches discovery at startup) and return a browser for it; closed after the test."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def open_(**config: Any) -> Browser:
+            app, _ = make_app(fake_op, **config)
+            client = await stack.enter_async_context(AsyncTestClient(app, base_url=BASE))
+            return Browser(client, fake_op)
+
+        yield open_
+
+
+@dataclass(frozen=True)
+class SetCookie:
+    """One ``Set-Cookie`` header as sent on the wire."""
+
+    name: str
+    value: str
+    attributes: dict[str, str]
+    """Attribute names in lower case; flags such as ``secure`` map to an empty string."""
+
+    @property
+    def deletes(self) -> bool:
+        return self.attributes.get("max-age") == "0"
+
+
+def set_cookies(response: httpx.Response) -> dict[str, SetCookie]:
+    """The response's ``Set-Cookie`` headers by cookie name."""
+    parsed: dict[str, SetCookie] = {}
+    for header in response.headers.get_list("set-cookie"):
+        pair, *attrs = (part.strip() for part in header.split(";"))
+        name, _, value = pair.partition("=")
+        attributes = {}
+        for attr in attrs:
+            key, _, val = attr.partition("=")
+            attributes[key.lower()] = val
+        parsed[name] = SetCookie(name, value.strip('"'), attributes)
+    return parsed

@@ -8,7 +8,25 @@ protect APIs with access tokens.
 from __future__ import annotations
 
 from rpkit.litestar.config import RPKitConfig
+from rpkit.litestar.guards import (
+    requires_acr,
+    requires_claim,
+    requires_login,
+    requires_provider,
+    requires_recent_auth,
+)
 from rpkit.litestar.plugin import RPKitPlugin, RPKitRuntime
 from rpkit.litestar.session import SessionData, SessionManager
 
-__all__ = ["RPKitConfig", "RPKitPlugin", "RPKitRuntime", "SessionData", "SessionManager"]
+__all__ = [
+    "RPKitConfig",
+    "RPKitPlugin",
+    "RPKitRuntime",
+    "SessionData",
+    "SessionManager",
+    "requires_acr",
+    "requires_claim",
+    "requires_login",
+    "requires_provider",
+    "requires_recent_auth",
+]

@@ -40,11 +40,14 @@ def build_router(runtime: RPKitRuntime) -> Router:
     async def login(
         request: AnyRequest,
         provider_id: FromPath[str],
+        *,
         login_hint: FromQuery[str | None] = None,
         return_to: FromQuery[str | None] = None,
+        prompt: FromQuery[str | None] = None,
+        max_age: FromQuery[str | None] = None,
     ) -> Response[Any]:
         handle = runtime.browser_handle(request) or new_handle()
-        params = {"login_hint": login_hint} if login_hint else None
+        params = _present(login_hint=login_hint, prompt=prompt, max_age=max_age)
         started = await runtime.rp.begin_login(
             provider_id,
             redirect_uri=runtime.url_for(request, "rpkit:callback", provider_id=provider_id),
@@ -53,7 +56,7 @@ def build_router(runtime: RPKitRuntime) -> Router:
             binding=binding_of(handle),
         )
         response: Response[Any] = Redirect(started.url, status_code=303, headers=NO_STORE)
-        runtime.set_handle_cookie(response, handle, runtime.rp.provider(provider_id))
+        await runtime.pend_login(response, handle, started.state, runtime.rp.provider(provider_id))
         return response
 
     @route(
@@ -71,7 +74,7 @@ def build_router(runtime: RPKitRuntime) -> Router:
             result.return_to, status_code=303, headers=CALLBACK_HEADERS
         )
         runtime.set_session_cookie(response, session_id)
-        response.delete_cookie(runtime.handle_cookie, path="/")
+        await runtime.end_login(response, handle, dict(params).get("state"))
         runtime.emit(request, "rpkit.login", identity=result.identity)
         return response
 
@@ -84,7 +87,7 @@ def build_router(runtime: RPKitRuntime) -> Router:
         response: Response[Any]
         if data is None or session_id is None:
             response = Redirect(target, status_code=303, headers=NO_STORE)
-            response.delete_cookie(runtime.session_cookie, path="/")
+            runtime.clear_cookie(response, runtime.session_cookie)
             return response
         presented = form.get("csrf_token") or request.headers.get("x-csrf-token") or ""
         if not hmac.compare_digest(str(presented), data.csrf_token):
@@ -98,7 +101,7 @@ def build_router(runtime: RPKitRuntime) -> Router:
             binding=binding_of(handle),
         )
         response = Redirect(ended.url or target, status_code=303, headers=NO_STORE)
-        response.delete_cookie(runtime.session_cookie, path="/")
+        runtime.clear_cookie(response, runtime.session_cookie)
         if ended.state:
             runtime.set_handle_cookie(response, handle, runtime.rp.provider(data.provider_id))
         runtime.emit(request, "rpkit.logout", identity=data.identity)
@@ -131,6 +134,12 @@ def build_router(runtime: RPKitRuntime) -> Router:
 
     handlers = [login, callback, logout, logout_callback, backchannel_logout]
     return Router(path=config.path, route_handlers=handlers, include_in_schema=False)
+
+
+def _present(**asked: str | None) -> dict[str, str] | None:
+    """The authorization parameters a login was given, passed through as given: the core checks
+    them against the provider's allowlist (``prompt`` and ``max_age`` serve step-up)."""
+    return {name: value for name, value in asked.items() if value} or None
 
 
 async def _callback_params(request: AnyRequest) -> list[tuple[str, str]]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 import httpx
+import msgspec
 from litestar import Litestar, Request, Response
 from litestar.config.app import AppConfig
 from litestar.di import Provide
@@ -32,7 +33,7 @@ from litestar.stores.memory import MemoryStore as LitestarMemoryStore
 from rpkit._log import get_logger
 from rpkit.client import Identity, RelyingParty
 from rpkit.errors import RPKitError
-from rpkit.litestar._cookies import HandleCodec
+from rpkit.litestar._cookies import HandleCodec, binding_of
 from rpkit.litestar._store import LitestarKeyValueStore
 from rpkit.litestar.config import RPKitConfig
 from rpkit.litestar.handlers import build_router
@@ -44,6 +45,7 @@ __all__ = ["RPKitPlugin", "RPKitRuntime"]
 AnyRequest = Request[Any, Any, Any]
 TRANSACTION_COOKIE_LIFETIME = 600
 _SESSION_STATE_KEY = "rpkit.session"
+_PENDING_LOGINS = "rpkit:pending-logins:"
 
 
 class RPKitRuntime:
@@ -114,6 +116,46 @@ class RPKitRuntime:
             httponly=True,
             samesite=samesite,
         )
+
+    def clear_cookie(self, response: Response[Any], name: str) -> None:
+        """Expire one of rpkit's cookies. Browsers ignore any ``Set-Cookie`` for a ``__Host-``
+        name without ``Secure`` and ``Path=/``, deletions included, so they are repeated here."""
+        response.set_cookie(
+            name,
+            "",
+            max_age=0,
+            expires=0,
+            path="/",
+            secure=not self.config.insecure_cookies_for_development,
+            httponly=True,
+        )
+
+    async def pend_login(
+        self, response: Response[Any], handle: str, state: str, provider: Any
+    ) -> None:
+        """Set the transaction cookie and remember that this browser has the login under
+        ``state`` pending: several tabs may be signing in at once (row 63)."""
+        key = _PENDING_LOGINS + binding_of(handle)
+        pending = msgspec.json.decode(await self.rp.store.get(key) or b"[]", type=list[str])
+        encoded = msgspec.json.encode([*pending[-15:], state])
+        await self.rp.store.set(key, encoded, TRANSACTION_COOKIE_LIFETIME)
+        self.set_handle_cookie(response, handle, provider)
+
+    async def end_login(
+        self, response: Response[Any], handle: str | None, state: str | None
+    ) -> None:
+        """Forget the login under ``state`` and delete the transaction cookie, unless another
+        login of this browser is still pending: its callback needs the cookie (row 63)."""
+        if handle is not None:
+            key = _PENDING_LOGINS + binding_of(handle)
+            pending = msgspec.json.decode(await self.rp.store.get(key) or b"[]", type=list[str])
+            others = [s for s in pending if s != state]
+            if others:
+                encoded = msgspec.json.encode(others)
+                await self.rp.store.set(key, encoded, TRANSACTION_COOKIE_LIFETIME)
+                return
+            await self.rp.store.delete(key)
+        self.clear_cookie(response, self.handle_cookie)
 
     def set_session_cookie(self, response: Response[Any], session_id: str) -> None:
         """The session cookie: an opaque id, HttpOnly, Secure, host-only."""

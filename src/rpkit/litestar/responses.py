@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import html
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from litestar import Request, Response
 from litestar.response import Redirect
 
 from rpkit import errors
+from rpkit.flow import safe_return_to
 
-__all__ = ["NO_STORE", "STATUS_AND_MESSAGE", "error_response", "status_and_message"]
+__all__ = [
+    "NO_STORE",
+    "STATUS_AND_MESSAGE",
+    "error_response",
+    "login_redirect",
+    "status_and_message",
+]
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -43,6 +50,9 @@ STATUS_AND_MESSAGE: tuple[tuple[type[errors.RPKitError], int, str], ...] = (
     (errors.TokenValidationError, 400, "The identity provider's answer failed verification."),
     (errors.UserInfoError, 400, "Your profile could not be read from the identity provider."),
     (errors.LogoutError, 400, "The logout request was not valid."),
+    (errors.NotSignedInError, 401, "Please sign in to continue."),
+    (errors.StepUpRequiredError, 401, "Please sign in again to continue."),
+    (errors.PermissionDeniedError, 403, "You do not have access to this page."),
     (errors.RPKitError, 400, "Sign-in failed. Please start again."),
 )
 """Error class → (status, what a person is told). The first matching row wins."""
@@ -61,6 +71,9 @@ def error_response(
 ) -> Response[str | dict[str, object]]:
     """The response for ``exc``: HTML for browsers, problem details for everything else."""
     status, message = status_and_message(exc)
+    login = login_redirect(request, exc)
+    if login is not None:
+        return login
     if _wants_json(request):
         problem = {
             "type": f"https://rpkit.dev/errors/{exc.code}",
@@ -71,10 +84,10 @@ def error_response(
         return Response(
             problem, status_code=status, media_type="application/problem+json", headers=NO_STORE
         )
+    headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
     if error_page is not None:
-        return Redirect(
-            f"{error_page}?{urlencode({'error': exc.code})}", status_code=303, headers=NO_STORE
-        )
+        location = f"{error_page}?{urlencode({'error': exc.code})}"
+        return Redirect(location, status_code=303, headers=headers)
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>Sign-in problem</title>"
         "<meta name='referrer' content='no-referrer'></head><body>"
@@ -82,8 +95,26 @@ def error_response(
         f"<p><small>Error code: <code>{html.escape(exc.code)}</code></small></p>"
         "<p><a href='/'>Back to the start</a></p></body></html>"
     )
-    headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
     return Response(page, status_code=status, media_type="text/html", headers=headers)
+
+
+def login_redirect(request: Request[Any, Any, Any], exc: errors.RPKitError) -> Response[Any] | None:
+    """For a browser's page load (an HTML ``GET``) that a guard refused for want of a (recent
+    enough) login: a 303 to the login route, with ``return_to`` the current path and query when
+    it is safe, and ``prompt=login`` and ``max_age`` for a step-up. None otherwise."""
+    wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+    if not wants_page or not isinstance(exc, errors.NotSignedInError | errors.StepUpRequiredError):
+        return None
+    if exc.provider_id is None:
+        return None
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    here = safe_return_to(quote(request.url.path) + (f"?{query}" if query else ""), "")
+    params = {"return_to": here} if here else {}
+    if isinstance(exc, errors.StepUpRequiredError):
+        params |= {"prompt": "login", "max_age": str(exc.max_age)}
+    login = request.app.route_reverse("rpkit:login", provider_id=exc.provider_id)
+    target = f"{login}?{urlencode(params)}" if params else login
+    return Redirect(target, status_code=303, headers=NO_STORE)
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
