@@ -405,4 +405,7 @@ async def test_backchannel_logout_without_a_token_is_a_400(browser: Browser):
     response = back_channel(browser, token=None)
 
     assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["cache-control"].startswith("no-store")
+    assert response.json()["code"] == "logout_token_invalid"
     assert await signed_in_as(browser) == "alice"

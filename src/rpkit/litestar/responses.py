@@ -118,5 +118,8 @@ def login_redirect(request: Request[Any, Any, Any], exc: errors.RPKitError) -> R
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    handler = request.scope.get("route_handler")
+    if getattr(handler, "name", None) == "rpkit:backchannel-logout":
+        return True  # a server-to-server call: no HTML page, whatever it accepts
     accept = request.headers.get("accept", "")
     return "json" in accept and "text/html" not in accept
