@@ -7,6 +7,7 @@ protect APIs with access tokens.
 
 from __future__ import annotations
 
+from rpkit.litestar.bearer import OIDCBearerAuth, requires_scopes
 from rpkit.litestar.config import RPKitConfig
 from rpkit.litestar.guards import (
     requires_acr,
@@ -19,6 +20,7 @@ from rpkit.litestar.plugin import RPKitPlugin, RPKitRuntime
 from rpkit.litestar.session import SessionData, SessionManager
 
 __all__ = [
+    "OIDCBearerAuth",
     "RPKitConfig",
     "RPKitPlugin",
     "RPKitRuntime",
@@ -29,4 +31,5 @@ __all__ = [
     "requires_login",
     "requires_provider",
     "requires_recent_auth",
+    "requires_scopes",
 ]

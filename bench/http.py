@@ -1,0 +1,357 @@
+"""Protected Litestar routes over loopback HTTP: hello, bearer (rpkit) and session, driven by wrk.
+
+    .venv/bin/python bench/http.py                          # 5 rounds x 4 s per route, 32 conns
+    .venv/bin/python bench/http.py --rounds 7 --duration 10
+
+One uvicorn worker (uvloop + httptools) on 127.0.0.1 serves three routes of one app:
+
+* ``/hello``: no authentication (the floor);
+* ``/bearer``: rpkit's :class:`~rpkit.litestar.bearer.OIDCBearerAuth`, RS256 access token, keys
+  from the fake OP served by :func:`rpkit.testing.serve` in this process and fetched once by the
+  app's own lifespan client (steady state: warm cache, no fetch during load);
+* ``/session``: a guard over Litestar's client-side ``CookieBackendConfig`` session (AES-GCM),
+  a stand-in built by :func:`session_layer` until rpkit's server-side session replaces it.
+
+Every request carries the same ``Authorization`` and ``Cookie`` headers, so the routes differ
+only by the work they do. Each route is checked first (valid credential 200, tampered or missing
+401). Rounds run every route once for ``--duration`` seconds, alternating the order; ratios are
+medians of per-round ratios. The server is pinned to one CPU and wrk (1 thread) to another.
+Prints one JSON object on stdout; progress goes to stderr. Every process started is stopped, and
+the server also stops itself after ``--max-seconds``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as ``python bench/http.py``, this file's folder comes first on sys.path and its name would
+# shadow the standard library's ``http`` package: drop it before anything imports ``http``.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import argparse
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import threading
+import time
+from importlib.metadata import version
+from typing import Any
+
+import httpx
+import structlog
+import uvicorn
+from litestar import Litestar, Request, get
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware.session.client_side import CookieBackendConfig
+
+from rpkit.access_token import AccessTokenPolicy
+from rpkit.litestar.bearer import OIDCBearerAuth
+from rpkit.testing import FakeOP, Tamper, serve
+
+ROUTES = ("hello", "bearer", "session")
+AUDIENCE = "skc_987654321098765432"
+SUBJECT = "usr_987654321098765432"
+TARGETS = {"bearer_over_hello": 0.35, "session_over_hello": 0.55}
+
+
+# -- the server (a child process) ----------------------------------------------------------------
+
+
+def session_layer() -> tuple[list[Any], Any, Any]:
+    """The session protection under test: (app middleware, guard, login handler).
+
+    Litestar's own client-side session (AES-GCM cookie, re-sealed on every response). Swap this
+    function for rpkit's server-side session when it lands; the routes and the load stay the same.
+    """
+
+    config = CookieBackendConfig(secret=os.urandom(32), key="session", max_age=3600, secure=False)
+
+    async def guard(connection: Any, _: Any) -> None:  # a sync guard would run in a thread
+        session = connection.scope.get("session")
+        if not isinstance(session, dict) or "sub" not in session:
+            raise NotAuthorizedException("no session")
+
+    @get("/login", exclude_from_auth=True)
+    async def login(request: Request[Any, Any, Any]) -> dict[str, str]:
+        now = int(time.time())
+        claims = {"sub": SUBJECT, "sid": "ses_987654321098765432", "iat": now, "exp": now + 3600}
+        request.set_session(claims | {"email": "alice@example.com", "name": "Alice Example"})
+        return {"ok": "yes"}
+
+    return [config.middleware], guard, login
+
+
+def build_app(spec: dict[str, Any]) -> Any:
+    """The app under test: hello, bearer and session routes; rpkit opens its own HTTP client."""
+
+    policy = AccessTokenPolicy(
+        issuers=(spec["issuer"],), jwks_uri=spec["jwks_uri"], audience=(AUDIENCE,)
+    )
+    auth = OIDCBearerAuth(policies=[policy], realm="bench")
+    middleware, session_guard, login = session_layer()
+
+    @get("/hello", exclude_from_auth=True, skip_session=True)
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    @get("/bearer", skip_session=True)
+    async def bearer(request: Request[Any, Any, Any]) -> dict[str, str]:
+        return {"sub": request.auth.sub}
+
+    @get("/session", exclude_from_auth=True, guards=[session_guard])
+    async def session(request: Request[Any, Any, Any]) -> dict[str, str]:
+        return {"sub": request.session["sub"]}
+
+    handlers = [hello, bearer, session, login]
+    return Litestar(
+        handlers, middleware=middleware, on_app_init=[auth.on_app_init], openapi_config=None
+    )
+
+
+def serve_app(port: int, cpu: int | None, max_seconds: float) -> None:
+    """The server child: quiet logs, one pinned core, uvicorn with uvloop + httptools."""
+
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    app = build_app(json.loads(os.environ["RPKIT_BENCH_SPEC"]))
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    watchdog = threading.Timer(max_seconds, lambda: setattr(server, "should_exit", True))
+    watchdog.daemon = True
+    watchdog.start()
+    server.run()
+
+
+# -- the driver ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(port: int, cpu: int | None, spec: dict[str, Any], limit: float) -> Any:
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["RPKIT_BENCH_SPEC"] = json.dumps(spec)
+    command = [sys.executable, __file__, "--serve", str(port), "--max-seconds", str(limit)]
+    if cpu is not None:
+        command += ["--server-cpu", str(cpu)]
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        command, env=env, start_new_session=True, stdout=subprocess.DEVNULL
+    )
+
+
+def stop(proc: Any) -> None:
+    """Stop the server we started: SIGTERM to its own process group, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def wait_ready(client: httpx.Client, proc: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited early ({proc.returncode})")
+        try:
+            if client.get("/hello").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+def credentials(client: httpx.Client, token: str) -> dict[str, str]:
+    """The headers every load request carries: the bearer token and the session cookie."""
+    login = client.get("/login")
+    return {"Authorization": f"Bearer {token}", "Cookie": login.headers["set-cookie"].split(";")[0]}
+
+
+def check_routes(client: httpx.Client, headers: dict[str, str], bad_token: str) -> None:
+    """Valid credentials get 200; a tampered token, no token or no cookie get 401."""
+    for route in ROUTES:
+        response = client.get(f"/{route}", headers=headers)
+        if response.status_code != 200 or (route != "hello" and SUBJECT not in response.text):
+            raise SystemExit(f"/{route} refused valid credentials: {response.status_code}")
+    client.cookies.clear()  # the session route re-sets its cookie, which httpx would send back
+    refusals = {
+        "/bearer tampered": client.get("/bearer", headers={"Authorization": f"Bearer {bad_token}"}),
+        "/bearer without token": client.get("/bearer"),
+        "/session without cookie": client.get("/session"),
+    }
+    for name, response in refusals.items():
+        if response.status_code != 401:
+            raise SystemExit(f"{name} answered {response.status_code}, not 401")
+
+
+_REQS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+
+
+def run_wrk(url: str, headers: dict[str, str], conns: int, seconds: float) -> dict[str, Any]:
+    command = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", url]
+    for name, value in headers.items():
+        command[1:1] = ["-H", f"{name}: {value}"]
+    out = subprocess.run(  # noqa: S603 - wrk from PATH, arguments built here
+        command, capture_output=True, text=True, timeout=seconds + 30, check=True
+    ).stdout
+    reqs = _REQS.search(out)
+    if reqs is None:
+        raise SystemExit(f"unexpected wrk output:\n{out}")
+    non2xx = _NON2XX.search(out)
+    errors = _ERRORS.search(out)
+    return {
+        "rps": float(reqs.group(1)),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(map(int, errors.groups())) if errors else 0,
+    }
+
+
+def load(base: str, headers: dict[str, str], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Warm every route, then ``args.rounds`` rounds of every route, alternating the order."""
+    for route in ROUTES:
+        run_wrk(f"{base}/{route}", headers, args.conns, args.warmup)
+    rounds = []
+    for number in range(args.rounds):
+        order = ROUTES if number % 2 == 0 else ROUTES[::-1]
+        results = {r: run_wrk(f"{base}/{r}", headers, args.conns, args.duration) for r in order}
+        rounds.append(results)
+        rates = ", ".join(f"/{r} {results[r]['rps']:,.0f}" for r in ROUTES)
+        print(f"round {number + 1}/{args.rounds}: {rates} req/s", file=sys.stderr)
+    return rounds
+
+
+def summary(rounds: list[dict[str, Any]], token: str, cookie: str, args: Any) -> dict[str, Any]:
+    def median_rps(route: str) -> float:
+        return round(statistics.median(float(r[route]["rps"]) for r in rounds), 1)
+
+    def ratio(route: str) -> float:
+        return round(
+            statistics.median(float(r[route]["rps"] / r["hello"]["rps"]) for r in rounds), 3
+        )
+
+    result: dict[str, Any] = {f"{route}_rps": median_rps(route) for route in ROUTES}
+    result |= {f"{route}_over_hello": ratio(route) for route in ("bearer", "session")}
+    result["targets"] = TARGETS
+    result["targets_met"] = all(result[name] >= floor for name, floor in TARGETS.items())
+    result["errors"] = sum(r[x]["non2xx"] + r[x]["socket_errors"] for r in rounds for x in ROUTES)
+    result["per_round_rps"] = [{route: r[route]["rps"] for route in ROUTES} for r in rounds]
+    result |= context(token, cookie, args)
+    return result
+
+
+def context(token: str, cookie: str, args: Any) -> dict[str, Any]:
+    return {
+        "rounds": args.rounds,
+        "duration_s": args.duration,
+        "conns": args.conns,
+        "token_bytes": len(token),
+        "cookie_bytes": len(cookie),
+        "server": f"uvicorn {version('uvicorn')}, 1 worker, uvloop {version('uvloop')}, "
+        f"httptools {version('httptools')}",
+        "load_generator": "wrk -t1",
+        "server_cpu": args.server_cpu,
+        "client_cpu": args.client_cpu,
+        "litestar": version("litestar"),
+        "python": sys.version.split()[0],
+    }
+
+
+def mint(op: FakeOP, **sign: Any) -> str:
+    """A Scalekit-shaped RS256 access token (about 950 bytes), as in ``bench/validate.py``."""
+    now = op.now()
+    extra = {
+        "nbf": now,
+        "oid": "org_69615647365005430",
+        "roles": ["project_manager", "member"],
+        "permissions": ["projects:create", "projects:read", "tasks:assign"],
+        "sid": "ses_987654321098765432",
+    }
+    return op.minter.mint_access_token(
+        subject=SUBJECT,
+        audience=[AUDIENCE],
+        client_id=AUDIENCE,
+        scope="openid profile",
+        claims=extra,
+        **sign,
+    )
+
+
+def drive(args: argparse.Namespace) -> dict[str, Any]:
+    # Fake OP, mint and wrk share the client CPU; the server gets the other one to itself.
+    if args.client_cpu is not None:
+        os.sched_setaffinity(0, {args.client_cpu})
+    budget = (len(ROUTES) * (args.rounds * args.duration + args.warmup)) + 120
+    with serve() as op:
+        token, bad = mint(op), mint(op, tamper=Tamper.BAD_SIGNATURE)
+        spec = {"issuer": op.issuer, "jwks_uri": op.endpoints["jwks"]}
+        port = free_port()
+        proc = start_server(port, args.server_cpu, spec, budget)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            with httpx.Client(base_url=base, trust_env=False, timeout=5.0) as client:
+                wait_ready(client, proc)
+                headers = credentials(client, token)
+                check_routes(client, headers, bad)
+            fetches = op.oracle.count("jwks")
+            rounds = load(base, headers, args)
+        finally:
+            stop(proc)
+    result = summary(rounds, token, headers["Cookie"], args)
+    result["jwks_fetches_during_load"] = op.oracle.count("jwks") - fetches
+    return result
+
+
+def parse_args() -> argparse.Namespace:
+    cpus = os.cpu_count() or 1
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=4, help="seconds per route per round")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds per route before timing")
+    parser.add_argument("--conns", type=int, default=32)
+    parser.add_argument("--server-cpu", type=int, default=1 if cpus > 1 else None)
+    parser.add_argument("--client-cpu", type=int, default=0 if cpus > 1 else None)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--max-seconds", type=float, default=600, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.serve is not None:
+        serve_app(args.serve, args.server_cpu, args.max_seconds)
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
+    print(json.dumps(drive(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()
