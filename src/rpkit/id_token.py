@@ -65,6 +65,7 @@ __all__ = [
     "IDToken",
     "LogoutToken",
     "TokenValidator",
+    "id_token_from_claims",
 ]
 
 BACKCHANNEL_LOGOUT_EVENT: Final = "http://schemas.openid.net/event/backchannel-logout"
@@ -324,6 +325,23 @@ def _id_token(
         at_hash=at_hash,
         claims=freeze(claims),
         **optional,
+    )
+
+
+def id_token_from_claims(claims: Mapping[str, Any]) -> IDToken:
+    """The :class:`IDToken` of claims that already passed :meth:`TokenValidator.validate_id_token`
+    and were stored as plain JSON (a session, say): no check is run again."""
+    return IDToken(
+        iss=claims["iss"],
+        sub=claims["sub"],
+        aud=audiences(claims),
+        exp=integer(claims, "exp"),
+        iat=integer(claims, "iat"),
+        auth_time=integer(claims, "auth_time") if "auth_time" in claims else None,
+        azp=claims.get("azp"),
+        at_hash=claims.get("at_hash"),
+        claims=freeze(dict(claims)),
+        **_optional_claims(claims),
     )
 
 

@@ -18,7 +18,7 @@ import msgspec
 from rpkit._log import get_logger
 from rpkit.client import Identity, LoginResult, RefreshResult, RelyingParty
 from rpkit.errors import RPKitError, SessionExpiredError, TokenValidationError
-from rpkit.id_token import IDToken
+from rpkit.id_token import IDToken, id_token_from_claims
 from rpkit.litestar.config import RPKitConfig
 from rpkit.store import KeyValueStore
 from rpkit.tokens import TokenSet
@@ -72,7 +72,7 @@ class SessionData(msgspec.Struct, kw_only=True):
 
     def id_token_struct(self) -> IDToken:
         """The validated ID token the session stands on, for refresh continuity checks."""
-        return _id_token(self.id_token_claims)
+        return id_token_from_claims(self.id_token_claims)
 
 
 class SessionManager:
@@ -217,24 +217,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     return value
-
-
-def _id_token(claims: dict[str, Any]) -> IDToken:
-    audience = claims.get("aud")
-    amr = claims.get("amr")
-    auth_time = claims.get("auth_time")
-    return IDToken(
-        iss=claims["iss"],
-        sub=claims["sub"],
-        aud=tuple(audience) if isinstance(audience, list) else (str(audience),),
-        exp=int(claims["exp"]),
-        iat=int(claims["iat"]),
-        auth_time=int(auth_time) if isinstance(auth_time, int | float) else None,
-        nonce=claims.get("nonce"),
-        azp=claims.get("azp"),
-        sid=claims.get("sid"),
-        acr=claims.get("acr"),
-        amr=tuple(amr) if isinstance(amr, list) else None,
-        at_hash=claims.get("at_hash"),
-        claims=MappingProxyType(claims),
-    )
