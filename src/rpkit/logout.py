@@ -9,7 +9,6 @@ browser, or that there is nowhere (local-only logout when the OP has no
 from __future__ import annotations
 
 import secrets
-from collections import Counter
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
@@ -96,8 +95,7 @@ async def complete_logout(
     (``binding``) started yields the stored return path; anything else is treated as
     unauthenticated (row 51)."""
     states = [value for name, value in params if name == "state"]
-    counts = Counter(name for name, _ in params)
-    if len(states) != 1 or counts["state"] != 1:
+    if len(states) != 1:
         return LogoutReturn(matched=False, return_to=None)
     stored = await store.consume(_KEY_PREFIX + states[0])
     if stored is None:
