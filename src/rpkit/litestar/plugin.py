@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import click
 import httpx
@@ -32,6 +32,7 @@ from litestar.stores.memory import MemoryStore as LitestarMemoryStore
 
 from rpkit._log import get_logger
 from rpkit.client import Identity, RelyingParty
+from rpkit.config import ProviderConfig
 from rpkit.errors import RPKitError
 from rpkit.litestar._cookies import HandleCodec, binding_of
 from rpkit.litestar._store import LitestarKeyValueStore
@@ -102,41 +103,61 @@ class RPKitRuntime:
         """The handle in this browser's transaction cookie, if it is genuine and current."""
         return self.codec.open(request.cookies.get(self.handle_cookie), self.handle_cookie)
 
-    def set_handle_cookie(self, response: Response[Any], handle: str, provider: Any) -> None:
-        """The short-lived transaction cookie: Lax for query responses, None for form_post."""
-        samesite = self.config.transaction_samesite
-        if samesite is None:
-            samesite = "none" if provider.response_mode == "form_post" else "lax"
+    def _set_cookie(
+        self,
+        response: Response[Any],
+        name: str,
+        value: str,
+        *,
+        max_age: int,
+        samesite: Literal["lax", "strict", "none"] = "lax",
+        expires: int | None = None,
+    ) -> None:
+        """Every rpkit cookie: host-only, ``Path=/``, ``HttpOnly``, and ``Secure`` unless
+        development cookies are on (what the ``__Host-`` prefix demands, deletions included)."""
         response.set_cookie(
-            self.handle_cookie,
-            self.codec.seal(handle, self.handle_cookie, TRANSACTION_COOKIE_LIFETIME),
-            max_age=TRANSACTION_COOKIE_LIFETIME,
+            name,
+            value,
+            max_age=max_age,
+            expires=expires,
             path="/",
             secure=not self.config.insecure_cookies_for_development,
             httponly=True,
             samesite=samesite,
         )
 
-    def clear_cookie(self, response: Response[Any], name: str) -> None:
-        """Expire one of rpkit's cookies. Browsers ignore any ``Set-Cookie`` for a ``__Host-``
-        name without ``Secure`` and ``Path=/``, deletions included, so they are repeated here."""
-        response.set_cookie(
-            name,
-            "",
-            max_age=0,
-            expires=0,
-            path="/",
-            secure=not self.config.insecure_cookies_for_development,
-            httponly=True,
+    def set_handle_cookie(
+        self, response: Response[Any], handle: str, provider: ProviderConfig
+    ) -> None:
+        """The short-lived transaction cookie: Lax for query responses, None for form_post."""
+        samesite = self.config.transaction_samesite
+        if samesite is None:
+            samesite = "none" if provider.response_mode == "form_post" else "lax"
+        sealed = self.codec.seal(handle, self.handle_cookie, TRANSACTION_COOKIE_LIFETIME)
+        self._set_cookie(
+            response,
+            self.handle_cookie,
+            sealed,
+            max_age=TRANSACTION_COOKIE_LIFETIME,
+            samesite=samesite,
         )
 
+    def clear_cookie(self, response: Response[Any], name: str) -> None:
+        """Expire one of rpkit's cookies. Browsers ignore any ``Set-Cookie`` for a ``__Host-``
+        name without ``Secure`` and ``Path=/``, deletions included."""
+        self._set_cookie(response, name, "", max_age=0, expires=0)
+
+    async def _pending_logins(self, handle: str) -> tuple[str, list[str]]:
+        """The store key and the states of this browser's pending logins."""
+        key = _PENDING_LOGINS + binding_of(handle)
+        return key, msgspec.json.decode(await self.rp.store.get(key) or b"[]", type=list[str])
+
     async def pend_login(
-        self, response: Response[Any], handle: str, state: str, provider: Any
+        self, response: Response[Any], handle: str, state: str, provider: ProviderConfig
     ) -> None:
         """Set the transaction cookie and remember that this browser has the login under
         ``state`` pending: several tabs may be signing in at once (row 63)."""
-        key = _PENDING_LOGINS + binding_of(handle)
-        pending = msgspec.json.decode(await self.rp.store.get(key) or b"[]", type=list[str])
+        key, pending = await self._pending_logins(handle)
         encoded = msgspec.json.encode([*pending[-15:], state])
         await self.rp.store.set(key, encoded, TRANSACTION_COOKIE_LIFETIME)
         self.set_handle_cookie(response, handle, provider)
@@ -147,8 +168,7 @@ class RPKitRuntime:
         """Forget the login under ``state`` and delete the transaction cookie, unless another
         login of this browser is still pending: its callback needs the cookie (row 63)."""
         if handle is not None:
-            key = _PENDING_LOGINS + binding_of(handle)
-            pending = msgspec.json.decode(await self.rp.store.get(key) or b"[]", type=list[str])
+            key, pending = await self._pending_logins(handle)
             others = [s for s in pending if s != state]
             if others:
                 encoded = msgspec.json.encode(others)
@@ -159,13 +179,11 @@ class RPKitRuntime:
 
     def set_session_cookie(self, response: Response[Any], session_id: str) -> None:
         """The session cookie: an opaque id, HttpOnly, Secure, host-only."""
-        response.set_cookie(
+        self._set_cookie(
+            response,
             self.session_cookie,
             session_id,
             max_age=self.config.session_lifetime,
-            path="/",
-            secure=not self.config.insecure_cookies_for_development,
-            httponly=True,
             samesite=self.config.session_samesite,
         )
 
