@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rpkit-installed
 PROJECT_FILES := pyproject.toml plugins/scalekit/pyproject.toml
 
-.PHONY: demo test lint typecheck docs pytest install clean
+.PHONY: demo test lint typecheck docs pytest install sysdeps clean
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo/run.py
@@ -34,8 +34,11 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
-pytest: $(STAMP)
+pytest: $(STAMP) sysdeps
 	$(BIN)/pytest -q
+
+sysdeps:
+	bash scripts/system-deps.sh
 
 clean:
 	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache
