@@ -9,8 +9,10 @@ One uvicorn worker (uvloop + httptools) on 127.0.0.1 serves three routes of one 
 * ``/bearer``: rpkit's :class:`~rpkit.litestar.bearer.OIDCBearerAuth`, RS256 access token, keys
   from the fake OP served by :func:`rpkit.testing.serve` in this process and fetched once by the
   app's own lifespan client (steady state: warm cache, no fetch during load);
-* ``/session``: a guard over Litestar's client-side ``CookieBackendConfig`` session (AES-GCM),
-  a stand-in built by :func:`session_layer` until rpkit's server-side session replaces it.
+* ``/session``: rpkit's ``requires_login()`` guard and ``rpkit_user`` over its server-side
+  session (the default: the cookie holds an opaque id, the session lives in the Litestar store
+  ``rpkit_sessions``, in memory for one worker), after a real login through ``/auth/login`` and
+  the fake OP.
 
 Every request carries the same ``Authorization`` and ``Cookie`` headers, so the routes differ
 only by the work they do. Each route is checked first (valid credential 200, tampered or missing
@@ -49,12 +51,14 @@ import httpx
 import structlog
 import uvicorn
 from litestar import Litestar, Request, get
-from litestar.exceptions import NotAuthorizedException
-from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.di import NamedDependency
 
 from rpkit.access_token import AccessTokenPolicy
+from rpkit.client import Identity
+from rpkit.config import ProviderConfig
+from rpkit.litestar import RPKitConfig, RPKitPlugin, requires_login
 from rpkit.litestar.bearer import OIDCBearerAuth
-from rpkit.testing import FakeOP, Tamper, serve
+from rpkit.testing import FakeClient, FakeOP, FakeUser, Tamper, serve
 
 ROUTES = ("hello", "bearer", "session")
 AUDIENCE = "skc_987654321098765432"
@@ -65,54 +69,50 @@ TARGETS = {"bearer_over_hello": 0.35, "session_over_hello": 0.55}
 # -- the server (a child process) ----------------------------------------------------------------
 
 
-def session_layer() -> tuple[list[Any], Any, Any]:
-    """The session protection under test: (app middleware, guard, login handler).
+def rpkit_plugin(spec: dict[str, Any], port: int) -> RPKitPlugin:
+    """rpkit's plugin with its server-side session (the default), against the served fake OP."""
 
-    Litestar's own client-side session (AES-GCM cookie, re-sealed on every response). Swap this
-    function for rpkit's server-side session when it lands; the routes and the load stay the same.
-    """
-
-    config = CookieBackendConfig(secret=os.urandom(32), key="session", max_age=3600, secure=False)
-
-    async def guard(connection: Any, _: Any) -> None:  # a sync guard would run in a thread
-        session = connection.scope.get("session")
-        if not isinstance(session, dict) or "sub" not in session:
-            raise NotAuthorizedException("no session")
-
-    @get("/login", exclude_from_auth=True)
-    async def login(request: Request[Any, Any, Any]) -> dict[str, str]:
-        now = int(time.time())
-        claims = {"sub": SUBJECT, "sid": "ses_987654321098765432", "iat": now, "exp": now + 3600}
-        request.set_session(claims | {"email": "alice@example.com", "name": "Alice Example"})
-        return {"ok": "yes"}
-
-    return [config.middleware], guard, login
+    provider = ProviderConfig(
+        id="fake",
+        issuer=spec["issuer"],
+        client_id=spec["client_id"],
+        client_secret=spec["client_secret"],
+        allow_insecure_http=True,
+    )
+    config = RPKitConfig(
+        providers=[provider],
+        secret=os.urandom(32).hex(),
+        base_url=f"http://127.0.0.1:{port}",
+        insecure_cookies_for_development=True,
+    )
+    return RPKitPlugin(config)
 
 
-def build_app(spec: dict[str, Any]) -> Any:
+def build_app(spec: dict[str, Any], port: int) -> Any:
     """The app under test: hello, bearer and session routes; rpkit opens its own HTTP client."""
 
     policy = AccessTokenPolicy(
         issuers=(spec["issuer"],), jwks_uri=spec["jwks_uri"], audience=(AUDIENCE,)
     )
-    auth = OIDCBearerAuth(policies=[policy], realm="bench")
-    middleware, session_guard, login = session_layer()
+    auth = OIDCBearerAuth(policies=[policy], realm="bench", exclude=["/auth/"])
 
-    @get("/hello", exclude_from_auth=True, skip_session=True)
+    @get("/hello", exclude_from_auth=True)
     async def hello() -> dict[str, str]:
         return {"hello": "world"}
 
-    @get("/bearer", skip_session=True)
+    @get("/bearer")
     async def bearer(request: Request[Any, Any, Any]) -> dict[str, str]:
         return {"sub": request.auth.sub}
 
-    @get("/session", exclude_from_auth=True, guards=[session_guard])
-    async def session(request: Request[Any, Any, Any]) -> dict[str, str]:
-        return {"sub": request.session["sub"]}
+    @get("/session", exclude_from_auth=True, guards=[requires_login()])
+    async def session(rpkit_user: NamedDependency[Identity]) -> dict[str, str]:
+        return {"sub": rpkit_user.subject}
 
-    handlers = [hello, bearer, session, login]
     return Litestar(
-        handlers, middleware=middleware, on_app_init=[auth.on_app_init], openapi_config=None
+        [hello, bearer, session],
+        plugins=[rpkit_plugin(spec, port)],
+        on_app_init=[auth.on_app_init],
+        openapi_config=None,
     )
 
 
@@ -123,7 +123,7 @@ def serve_app(port: int, cpu: int | None, max_seconds: float) -> None:
         os.sched_setaffinity(0, {cpu})
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    app = build_app(json.loads(os.environ["RPKIT_BENCH_SPEC"]))
+    app = build_app(json.loads(os.environ["RPKIT_BENCH_SPEC"]), port)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -187,10 +187,20 @@ def wait_ready(client: httpx.Client, proc: Any, timeout: float = 30) -> None:
     raise SystemExit("the server did not start")
 
 
+def sign_in(client: httpx.Client) -> str:
+    """A real login through rpkit's routes and the served fake OP; the session cookie it set."""
+    started = client.get("/auth/login/fake", params={"login_hint": SUBJECT})
+    answer = httpx.get(started.headers["location"], trust_env=False, timeout=5.0)
+    landed = client.get(answer.headers["location"])
+    if landed.status_code != 303:
+        raise SystemExit(f"login failed: {landed.status_code} {landed.text[:200]}")
+    return next(c for c in landed.headers.get_list("set-cookie") if c.startswith("rpkit_session="))
+
+
 def credentials(client: httpx.Client, token: str) -> dict[str, str]:
     """The headers every load request carries: the bearer token and the session cookie."""
-    login = client.get("/login")
-    return {"Authorization": f"Bearer {token}", "Cookie": login.headers["set-cookie"].split(";")[0]}
+    cookie = sign_in(client).split(";")[0]
+    return {"Authorization": f"Bearer {token}", "Cookie": cookie}
 
 
 def check_routes(client: httpx.Client, headers: dict[str, str], bad_token: str) -> None:
@@ -199,11 +209,12 @@ def check_routes(client: httpx.Client, headers: dict[str, str], bad_token: str) 
         response = client.get(f"/{route}", headers=headers)
         if response.status_code != 200 or (route != "hello" and SUBJECT not in response.text):
             raise SystemExit(f"/{route} refused valid credentials: {response.status_code}")
-    client.cookies.clear()  # the session route re-sets its cookie, which httpx would send back
+    client.cookies.clear()
     refusals = {
         "/bearer tampered": client.get("/bearer", headers={"Authorization": f"Bearer {bad_token}"}),
         "/bearer without token": client.get("/bearer"),
-        "/session without cookie": client.get("/session"),
+        "/session without cookie": client.get("/session", headers={"Accept": "application/json"}),
+        "/session, forged cookie": client.get("/session", headers={"Cookie": "rpkit_session=x"}),
     }
     for name, response in refusals.items():
         if response.status_code != 401:
@@ -311,8 +322,19 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
     budget = (len(ROUTES) * (args.rounds * args.duration + args.warmup)) + 120
     with serve() as op:
         token, bad = mint(op), mint(op, tamper=Tamper.BAD_SIGNATURE)
-        spec = {"issuer": op.issuer, "jwks_uri": op.endpoints["jwks"]}
         port = free_port()
+        client = op.register_client(
+            FakeClient(
+                client_id="bench", redirect_uris=(f"http://127.0.0.1:{port}/auth/callback/fake",)
+            )
+        )
+        op.users[SUBJECT] = FakeUser(SUBJECT, {"email": "alice@example.com", "name": "Alice"})
+        spec = {
+            "issuer": op.issuer,
+            "jwks_uri": op.endpoints["jwks"],
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+        }
         proc = start_server(port, args.server_cpu, spec, budget)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -320,12 +342,17 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
                 wait_ready(client, proc)
                 headers = credentials(client, token)
                 check_routes(client, headers, bad)
-            fetches = op.oracle.count("jwks")
+            before = dict(op.oracle.counts())
             rounds = load(base, headers, args)
         finally:
             stop(proc)
     result = summary(rounds, token, headers["Cookie"], args)
-    result["jwks_fetches_during_load"] = op.oracle.count("jwks") - fetches
+    after = op.oracle.counts()
+    result["op_requests_during_load"] = {
+        name: count - before.get(name, 0)
+        for name, count in after.items()
+        if count != before.get(name, 0)
+    }
     return result
 
 
