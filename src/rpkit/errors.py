@@ -7,6 +7,7 @@ table. Causes are always chained (``raise ... from exc``).
     ├── ConfigurationError
     ├── UnknownProviderError
     ├── StoreError
+    ├── SessionTooLargeError             (a client-side session cookie would exceed its limit)
     ├── DiscoveryError
     │   └── IssuerMismatchError
     ├── JWKSError
@@ -57,6 +58,7 @@ __all__ = [
     "RefreshContinuityError",
     "ResponseIssuerError",
     "SessionExpiredError",
+    "SessionTooLargeError",
     "StepUpRequiredError",
     "StoreError",
     "TokenEndpointError",
@@ -101,6 +103,22 @@ class StoreError(RPKitError):
     """The key-value store failed (unreachable, timed out, corrupt entry)."""
 
     code = "store_unavailable"
+
+
+class SessionTooLargeError(RPKitError):
+    """A client-side (cookie) session would not fit in one cookie; nothing was stored.
+
+    Attributes:
+        size: the bytes the session cookie would have taken.
+        limit: the most bytes allowed.
+    """
+
+    code = "session_too_large"
+
+    def __init__(self, detail: str, *, size: int, limit: int) -> None:
+        super().__init__(detail)
+        self.size = size
+        self.limit = limit
 
 
 class DiscoveryError(RPKitError):

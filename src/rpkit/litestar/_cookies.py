@@ -46,9 +46,12 @@ class HandleCodec:
         sealed = nonce + self._aead.encrypt(nonce, plain, name.encode())
         return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
 
-    def open(self, value: str | None, name: str, now: float | None = None) -> str | None:
-        """The handle in a cookie value, or None when absent, forged, moved or expired."""
-        if not value or len(value) > 512:
+    def open(
+        self, value: str | None, name: str, now: float | None = None, *, limit: int = 512
+    ) -> str | None:
+        """The handle in a cookie value, or None when absent, longer than ``limit``, forged,
+        moved or expired."""
+        if not value or len(value) > limit:
             return None
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))

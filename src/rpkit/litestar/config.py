@@ -37,6 +37,15 @@ class RPKitConfig:
     """Where users land after login or logout when no safe ``return_to`` was given (row 65)."""
     session_lifetime: int = 8 * 3600
     """Seconds a server-side session lives after login, refreshed tokens or not."""
+    session_backend: Literal["server", "cookie"] = "server"
+    """Where sessions live. ``server`` (the default): the cookie holds an opaque id, the tokens
+    stay in the ``sessions_store``, access tokens are refreshed, and logout (RP-initiated or
+    back-channel) ends the session everywhere. ``cookie``: no server state; the cookie carries
+    the identity claims only (no tokens: no refresh, no UserInfo or API calls with the user's
+    token, logout without ``id_token_hint``), sealed with AES-GCM and valid for
+    ``session_lifetime``. Trade-off: a copied cookie stays valid until it expires, because
+    nothing on the server can revoke it, and back-channel logout cannot end it. A session
+    above 3800 bytes is refused at login with :class:`~rpkit.errors.SessionTooLargeError`."""
     session_samesite: Literal["lax", "strict"] = "lax"
     """SameSite of the session cookie. ``strict`` hardens against CSRF but drops the session on
     the first navigation from another site (links from e-mail, the IdP's redirect back)."""

@@ -96,7 +96,7 @@ def build_router(runtime: RPKitRuntime) -> Router:
         handle = runtime.browser_handle(request) or new_handle()
         ended = await runtime.rp.begin_logout(
             data.provider_id,
-            id_token_hint=data.id_token,
+            id_token_hint=data.id_token or None,  # cookie sessions keep no ID token
             return_to=safe_return_to(form.get("return_to"), config.default_return_to),
             binding=binding_of(handle),
         )

@@ -39,7 +39,7 @@ from rpkit.litestar._store import LitestarKeyValueStore
 from rpkit.litestar.config import RPKitConfig
 from rpkit.litestar.handlers import build_router
 from rpkit.litestar.responses import error_response
-from rpkit.litestar.session import SessionData, SessionManager
+from rpkit.litestar.session import CookieSessionManager, SessionData, SessionManager
 
 __all__ = ["RPKitPlugin", "RPKitRuntime"]
 
@@ -81,6 +81,11 @@ class RPKitRuntime:
         flows = LitestarKeyValueStore(app.stores.get(self.config.flows_store))
         self._rp = RelyingParty(self.config.providers, http=http, store=flows)
         sessions = LitestarKeyValueStore(app.stores.get(self.config.sessions_store))
+        if self.config.session_backend == "cookie":
+            self._sessions = CookieSessionManager(
+                self.config, self._rp, sessions, cookie_name=self.session_cookie
+            )
+            return
         self._sessions = SessionManager(
             self.config,
             self._rp,
@@ -279,7 +284,10 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
     def _warn_about_memory_stores(self, app: Litestar) -> None:
         if self.config.workers <= 1:
             return
-        for name in (self.config.flows_store, self.config.sessions_store):
+        shared = [self.config.flows_store]
+        if self.config.session_backend == "server":
+            shared.append(self.config.sessions_store)
+        for name in shared:
             if isinstance(app.stores.get(name), LitestarMemoryStore):
                 get_logger().warning(
                     "rpkit.startup.memory_store",

@@ -31,6 +31,7 @@ STATUS_AND_MESSAGE: tuple[tuple[type[errors.RPKitError], int, str], ...] = (
     (errors.UnknownProviderError, 404, "This sign-in option does not exist."),
     (errors.ConfigurationError, 400, "The sign-in request was not valid."),
     (errors.StoreError, 503, "Sign-in is unavailable right now. Please try again shortly."),
+    (errors.SessionTooLargeError, 500, "Sign-in could not be completed on this site."),
     (errors.DiscoveryError, 503, "The identity provider cannot be reached. Please try again."),
     (errors.JWKSError, 503, "The identity provider's keys cannot be fetched. Please try again."),
     (

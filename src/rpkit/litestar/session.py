@@ -17,13 +17,14 @@ import msgspec
 
 from rpkit._log import get_logger
 from rpkit.client import Identity, LoginResult, RefreshResult, RelyingParty
-from rpkit.errors import RPKitError, SessionExpiredError, TokenValidationError
+from rpkit.errors import RPKitError, SessionExpiredError, SessionTooLargeError, TokenValidationError
 from rpkit.id_token import IDToken, id_token_from_claims
+from rpkit.litestar._cookies import HandleCodec
 from rpkit.litestar.config import RPKitConfig
 from rpkit.store import KeyValueStore
 from rpkit.tokens import TokenSet
 
-__all__ = ["SessionData", "SessionManager"]
+__all__ = ["CookieSessionManager", "SessionData", "SessionManager"]
 
 _SESSION = "rpkit:session:"
 _BY_SID = "rpkit:session-sid:"
@@ -142,10 +143,17 @@ class SessionManager:
         return ended
 
     async def _refresh(self, session_id: str, data: SessionData) -> SessionData | None:
+        stored: dict[str, SessionData] = {}
         try:
             fresh = await self.rp.refresh(
-                data.provider_id, data.tokens(), data.id_token_struct(), key=session_id
+                data.provider_id,
+                data.tokens(),
+                data.id_token_struct(),
+                key=session_id,
+                reload=lambda: self._reload(session_id, stored),
             )
+        except _SessionEndedError:  # logged out, or refused elsewhere, while this one waited
+            return None
         except (SessionExpiredError, TokenValidationError) as exc:
             await self.destroy(session_id)
             self._log.warning(
@@ -159,9 +167,20 @@ class SessionManager:
                 "rpkit.session.refresh_postponed", code=exc.code, provider=data.provider_id
             )
             return data
+        if fresh.tokens.access_token in stored:  # another worker refreshed and saved it
+            return stored[fresh.tokens.access_token]
         updated = _refreshed(data, fresh)
         await self._save(session_id, updated)
         return updated
+
+    async def _reload(self, session_id: str, seen: dict[str, SessionData]) -> RefreshResult:
+        """The session's tokens as stored now, read under the refresh lock: another worker may
+        have refreshed them, or ended the session, while this one waited for the lock."""
+        current = await self.peek(session_id)
+        if current is None:
+            raise _SessionEndedError
+        seen[current.access_token] = current
+        return RefreshResult(tokens=current.tokens(), id_token=current.id_token_struct())
 
     async def _save(self, session_id: str, data: SessionData) -> None:
         remaining = data.created_at + self.config.session_lifetime - int(self.clock())
@@ -175,6 +194,98 @@ class SessionManager:
         key = f"{_BY_SUB}{data.provider_id}:{data.subject}"
         listed = msgspec.json.decode(await self.store.get(key) or b"[]", type=list[str])
         await self.store.set(key, msgspec.json.encode([*listed[-15:], session_id]), ttl)
+
+
+COOKIE_SESSION_LIMIT = 3800
+"""Most bytes of a client-side session's ``name=value``: browsers keep at least 4096 per cookie
+(RFC 6265 §6.1), attributes included."""
+_COOKIE_SESSION_ID_TOKEN_CLAIMS = ("iss", "sub", "aud", "iat", "auth_time", "acr", "amr", "sid")
+
+
+class CookieSessionManager(SessionManager):
+    """Client-side sessions (``RPKitConfig.session_backend="cookie"``): the "session id" is the
+    sealed session itself, holding identity claims only; the store is not used.
+
+    Nothing on the server can end such a session before it expires: ``destroy`` only lets the
+    caller delete the cookie, and back-channel logouts end none (they are logged).
+    """
+
+    def __init__(
+        self,
+        config: RPKitConfig,
+        rp: RelyingParty,
+        store: KeyValueStore,
+        *,
+        cookie_name: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(config, rp, store, clock=clock)
+        self._codec = HandleCodec(config.secret)
+        self._cookie_name = cookie_name
+
+    async def create(self, result: LoginResult, *, previous_id: str | None = None) -> str:
+        """The cookie value for ``result``'s identity (a fresh nonce, so never the old value).
+
+        Raises:
+            SessionTooLargeError: the sealed claims exceed :data:`COOKIE_SESSION_LIMIT`.
+        """
+        data = _from_login(result, now=int(self.clock()))
+        kept = {
+            k: v for k, v in data.id_token_claims.items() if k in _COOKIE_SESSION_ID_TOKEN_CLAIMS
+        }
+        identity_only = msgspec.structs.replace(
+            data,
+            id_token="",
+            id_token_claims=kept,
+            access_token="",
+            refresh_token=None,
+            expires_at=data.created_at + self.config.session_lifetime,
+        )
+        encoded = msgspec.json.encode(identity_only).decode()
+        sealed = self._codec.seal(
+            encoded, self._cookie_name, self.config.session_lifetime, now=self.clock()
+        )
+        size = len(self._cookie_name) + 1 + len(sealed)
+        if size > COOKIE_SESSION_LIMIT:
+            self._log.error(
+                "rpkit.session.cookie_too_large",
+                size=size,
+                limit=COOKIE_SESSION_LIMIT,
+                provider=data.provider_id,
+            )
+            msg = (
+                f"the client-side session cookie would take {size} bytes, above "
+                f"{COOKIE_SESSION_LIMIT}: use server-side sessions (session_backend='server', "
+                "the default) or ask the provider for fewer claims (scopes)"
+            )
+            raise SessionTooLargeError(msg, size=size, limit=COOKIE_SESSION_LIMIT)
+        return sealed
+
+    async def peek(self, session_id: str | None) -> SessionData | None:
+        """The session sealed in a cookie value; None when absent, forged or expired."""
+        opened = self._codec.open(
+            session_id, self._cookie_name, now=self.clock(), limit=COOKIE_SESSION_LIMIT
+        )
+        if opened is None:
+            return None
+        try:
+            return msgspec.json.decode(opened, type=SessionData)
+        except msgspec.ValidationError:  # sealed by another rpkit version: sign in again
+            return None
+
+    async def load(self, session_id: str | None) -> SessionData | None:
+        """As :meth:`peek`: a cookie session has no tokens to refresh."""
+        return await self.peek(session_id)
+
+    async def destroy(self, session_id: str) -> None:
+        """Nothing to delete on the server; the caller deletes the cookie."""
+
+    async def end_for_logout(self, provider_id: str, sid: str | None, sub: str | None) -> int:
+        """Cookie sessions cannot be ended from the server: none ended, and a warning says so."""
+        self._log.warning(
+            "rpkit.session.backchannel_unsupported", provider=provider_id, backend="cookie"
+        )
+        return 0
 
 
 def _from_login(result: LoginResult, *, now: int) -> SessionData:
@@ -217,3 +328,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     return value
+
+
+class _SessionEndedError(Exception):
+    """The session was gone when its refresh got the lock: nothing to refresh, nothing to say."""
