@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ import httpx
 import pytest
 from litestar import Litestar, get
 from litestar.di import NamedDependency
+from litestar.events import EventListener
 from litestar.testing import AsyncTestClient
 
 from rpkit.client import Identity
@@ -39,7 +40,13 @@ async def session(rpkit_session: NamedDependency[SessionData | None]) -> dict[st
     return {"csrf_token": rpkit_session.csrf_token, "access_token": rpkit_session.access_token}
 
 
-def make_app(op: FakeOP, **config: Any) -> tuple[Litestar, RPKitPlugin]:
+def make_app(
+    op: FakeOP,
+    *,
+    listeners: Sequence[EventListener] = (),
+    plugins: Sequence[Any] = (),
+    **config: Any,
+) -> tuple[Litestar, RPKitPlugin]:
     op.register_client(
         FakeClient(
             redirect_uris=(f"{BASE}/auth/callback/fake",),
@@ -53,7 +60,8 @@ def make_app(op: FakeOP, **config: Any) -> tuple[Litestar, RPKitPlugin]:
     )
     settings: dict[str, Any] = {"providers": [provider], "secret": SECRET, "base_url": BASE}
     plugin = RPKitPlugin(RPKitConfig(**(settings | config)), http_transport=op.transport())
-    return Litestar([home, me, session], plugins=[plugin]), plugin
+    app = Litestar([home, me, session], plugins=[plugin, *plugins], listeners=list(listeners))
+    return app, plugin
 
 
 @dataclass
