@@ -45,6 +45,7 @@ def make_app(
     *,
     listeners: Sequence[EventListener] = (),
     plugins: Sequence[Any] = (),
+    app_options: dict[str, Any] | None = None,
     **config: Any,
 ) -> tuple[Litestar, RPKitPlugin]:
     op.register_client(
@@ -60,7 +61,12 @@ def make_app(
     )
     settings: dict[str, Any] = {"providers": [provider], "secret": SECRET, "base_url": BASE}
     plugin = RPKitPlugin(RPKitConfig(**(settings | config)), http_transport=op.transport())
-    app = Litestar([home, me, session], plugins=[plugin, *plugins], listeners=list(listeners))
+    app = Litestar(
+        [home, me, session],
+        plugins=[plugin, *plugins],
+        listeners=list(listeners),
+        **(app_options or {}),
+    )
     return app, plugin
 
 

@@ -584,6 +584,108 @@ async def test_third_party_login_for_a_configured_provider_passes_login_hint(bro
     assert await signed_in_as(browser) == "bob"
 
 
+@pytest.mark.checklist(65)
+async def test_initiated_login_for_a_configured_issuer_passes_login_hint_and_lands_on_target(
+    browser: Browser,
+):
+    started = await browser.client.get(
+        "/auth/initiate",
+        params={"iss": browser.op.issuer, "login_hint": "bob", "target_link_uri": f"{BASE}/me"},
+        follow_redirects=False,
+    )
+
+    assert started.status_code == 303
+    assert started.headers["location"].startswith(browser.op.endpoints["authorize"])
+    assert query(started.headers["location"])["login_hint"] == ["bob"]
+    assert TXN in set_cookies(started)
+    landed = await browser.deliver(await browser.op.approve(started.headers["location"]))
+    assert landed.headers["location"] == "/me"
+    assert await signed_in_as(browser) == "bob"
+
+
+@pytest.mark.checklist(65)
+async def test_initiated_login_by_form_post_works_too(browser: Browser):
+    started = await browser.client.post(
+        "/auth/initiate",
+        data={"iss": browser.op.issuer, "target_link_uri": "/me?tab=1"},
+        follow_redirects=False,
+    )
+
+    assert started.status_code == 303
+    landed = await browser.deliver(await browser.op.approve(started.headers["location"]))
+    assert landed.headers["location"] == "/me?tab=1"
+
+
+@pytest.mark.checklist(65)
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"iss": EVIL},
+        {"iss": "https://OP.rpkit.test"},
+        {"iss": "https://op.rpkit.test/"},
+        {},
+    ],
+    ids=["foreign", "host-case", "trailing-slash", "missing"],
+)
+async def test_initiated_login_for_an_unconfigured_issuer_is_404_and_fetches_nothing(
+    fake_op: FakeOP, asked: dict[str, str]
+):
+    evil = FakeOP(EVIL)
+    app, plugin = make_app(fake_op)
+    transport = plugin.http_transport
+    assert isinstance(transport, FakeOPTransport)
+    transport.add(evil)
+    async with AsyncTestClient(app, base_url=BASE) as client:
+        before = len(fake_op.oracle)
+        response = await client.get(
+            "/auth/initiate", params={**asked, "login_hint": "alice"}, follow_redirects=False
+        )
+
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert TXN not in set_cookies(response)
+    assert evil.oracle.count() == 0
+    assert len(fake_op.oracle) == before
+
+
+@pytest.mark.checklist(65)
+@pytest.mark.parametrize(
+    "target",
+    [
+        f"{EVIL}/me",
+        "https://app.rpkit.test.evil.example/me",
+        "http://app.rpkit.test/me",
+        "//evil.example/me",
+        "javascript:alert(1)",
+        "/\\evil.example",
+    ],
+)
+async def test_initiated_login_with_a_foreign_target_lands_on_the_default_page(
+    browser: Browser, target: str
+):
+    started = await browser.client.get(
+        "/auth/initiate",
+        params={"iss": browser.op.issuer, "target_link_uri": target},
+        follow_redirects=False,
+    )
+
+    landed = await browser.deliver(await browser.op.approve(started.headers["location"]))
+
+    assert landed.headers["location"] == "/"
+
+
+@pytest.mark.checklist(65)
+async def test_initiated_login_repeating_iss_is_refused(browser: Browser):
+    before = browser.op.oracle.count()
+    response = await browser.client.get(
+        f"/auth/initiate?iss={browser.op.issuer}&iss={EVIL}", follow_redirects=False
+    )
+
+    assert response.status_code == 400
+    assert TXN not in set_cookies(response)
+    assert browser.op.oracle.count() == before
+
+
 # -- row 66 -----------------------------------------------------------------------------------
 @pytest.mark.checklist(66)
 async def test_callback_response_is_a_no_store_no_referrer_303_to_a_clean_url(

@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from litestar.config.csrf import CSRFConfig
+from litestar.testing import AsyncTestClient
 
 from rpkit.litestar import RPKitPlugin
 from rpkit.testing import (
@@ -19,7 +21,7 @@ from rpkit.testing import (
     FakeOP,
     LogoutDefect,
 )
-from tests.litestar.conftest import BASE, Browser, set_cookies
+from tests.litestar.conftest import BASE, Browser, make_app, set_cookies
 
 OpenBrowser = Callable[..., Awaitable[Browser]]
 SESSION_COOKIE = "__Host-rpkit_session"
@@ -409,3 +411,30 @@ async def test_backchannel_logout_without_a_token_is_a_400(browser: Browser):
     assert response.headers["cache-control"].startswith("no-store")
     assert response.json()["code"] == "logout_token_invalid"
     assert await signed_in_as(browser) == "alice"
+
+
+# -- with Litestar's CSRF middleware ------------------------------------------------------------
+async def test_apps_using_litestars_csrf_middleware_still_get_form_post_and_logout(
+    fake_op: FakeOP,
+):
+    """rpkit's routes carry their own protection; Litestar's CSRF middleware must not refuse
+    the OP's cross-site form_post, while the app's own POST routes stay protected by it."""
+    provider = fake_op.provider_config(
+        scopes=("openid", "profile", "email"), response_mode="form_post"
+    )
+    csrf = CSRFConfig(secret="c" * 32)
+    app, _ = make_app(fake_op, providers=[provider], app_options={"csrf_config": csrf})
+    async with AsyncTestClient(app, base_url=BASE) as client:
+        browser = Browser(client, fake_op)
+        landed = await browser.login()
+        assert landed.status_code == 303
+        assert await signed_in_as(browser) == "alice"
+
+        out = await browser.client.post(
+            "/auth/logout", data={"csrf_token": await csrf_token(browser)}, follow_redirects=False
+        )
+        assert out.status_code == 303
+        assert await signed_in_as(browser) is None
+
+        forged = await browser.client.post("/auth/logout", data={}, follow_redirects=False)
+        assert forged.status_code == 303  # no session left: nothing to end, nothing refused

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hmac
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from litestar import Request, Response, Router, get, post, route
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
+from rpkit.errors import DuplicateParameterError
 from rpkit.flow import safe_return_to
 from rpkit.litestar._cookies import binding_of, new_handle
 from rpkit.litestar.responses import NO_STORE
@@ -34,7 +36,25 @@ SIGNED_OUT_PAGE = (
 def build_router(runtime: RPKitRuntime) -> Router:
     """The router of rpkit's routes, closing over ``runtime`` (no module globals)."""
     config = runtime.config
-    opt = {"exclude_from_auth": True, "skip_session": True}
+    # Each route brings its own protection (state, a session-bound CSRF token, a signed logout
+    # token), so Litestar's CSRF middleware, when the app uses it, must not refuse the OP's
+    # cross-site form_post callback or back-channel POST.
+    opt = {"exclude_from_auth": True, "skip_session": True, "exclude_from_csrf": True}
+
+    async def start_login(
+        request: AnyRequest, provider_id: str, return_to: str | None, **asked: str | None
+    ) -> Response[Any]:
+        handle = runtime.browser_handle(request) or new_handle()
+        started = await runtime.rp.begin_login(
+            provider_id,
+            redirect_uri=runtime.url_for(request, "rpkit:callback", provider_id=provider_id),
+            return_to=safe_return_to(return_to, config.default_return_to),
+            params=_present(**asked),
+            binding=binding_of(handle),
+        )
+        response: Response[Any] = Redirect(started.url, status_code=303, headers=NO_STORE)
+        await runtime.pend_login(response, handle, started.state, runtime.rp.provider(provider_id))
+        return response
 
     @get("/login/{provider_id:str}", name="rpkit:login", opt=opt)
     async def login(
@@ -46,18 +66,19 @@ def build_router(runtime: RPKitRuntime) -> Router:
         prompt: FromQuery[str | None] = None,
         max_age: FromQuery[str | None] = None,
     ) -> Response[Any]:
-        handle = runtime.browser_handle(request) or new_handle()
-        params = _present(login_hint=login_hint, prompt=prompt, max_age=max_age)
-        started = await runtime.rp.begin_login(
-            provider_id,
-            redirect_uri=runtime.url_for(request, "rpkit:callback", provider_id=provider_id),
-            return_to=safe_return_to(return_to, config.default_return_to),
-            params=params,
-            binding=binding_of(handle),
+        return await start_login(
+            request, provider_id, return_to, login_hint=login_hint, prompt=prompt, max_age=max_age
         )
-        response: Response[Any] = Redirect(started.url, status_code=303, headers=NO_STORE)
-        await runtime.pend_login(response, handle, started.state, runtime.rp.provider(provider_id))
-        return response
+
+    @route("/initiate", http_method=["GET", "POST"], name="rpkit:initiate-login", opt=opt)
+    async def initiate_login(request: AnyRequest) -> Response[Any]:
+        """Login initiated by the OP or a third party (Core §4): ``iss`` must name a configured
+        provider, compared exactly (nothing is discovered from it: no SSRF); ``target_link_uri``
+        is kept only as a path on this app's own origin; ``login_hint`` is passed through."""
+        asked = await _initiation_params(request)
+        provider_id = runtime.provider_for_issuer(asked.get("iss"))
+        target = _same_origin_path(asked.get("target_link_uri"), runtime.public_origin(request))
+        return await start_login(request, provider_id, target, login_hint=asked.get("login_hint"))
 
     @route(
         "/callback/{provider_id:str}", http_method=["GET", "POST"], name="rpkit:callback", opt=opt
@@ -77,6 +98,14 @@ def build_router(runtime: RPKitRuntime) -> Router:
         await runtime.end_login(response, handle, dict(params).get("state"))
         runtime.emit(request, "rpkit.login", identity=result.identity)
         return response
+
+    handlers = [login, initiate_login, callback, *_logout_handlers(runtime, opt)]
+    return Router(path=config.path, route_handlers=handlers, include_in_schema=False)
+
+
+def _logout_handlers(runtime: RPKitRuntime, opt: dict[str, Any]) -> list[Any]:
+    """``POST /logout``, the logout return and the back-channel logout endpoint."""
+    config = runtime.config
 
     @post("/logout", name="rpkit:logout", opt=opt, status_code=303)
     async def logout(request: AnyRequest) -> Response[Any]:
@@ -132,14 +161,41 @@ def build_router(runtime: RPKitRuntime) -> Router:
         await runtime.sessions.end_for_logout(provider_id, logout_token.sid, logout_token.sub)
         return Response({}, status_code=200, headers=NO_STORE)
 
-    handlers = [login, callback, logout, logout_callback, backchannel_logout]
-    return Router(path=config.path, route_handlers=handlers, include_in_schema=False)
+    return [logout, logout_callback, backchannel_logout]
 
 
 def _present(**asked: str | None) -> dict[str, str] | None:
     """The authorization parameters a login was given, passed through as given: the core checks
     them against the provider's allowlist (``prompt`` and ``max_age`` serve step-up)."""
     return {name: value for name, value in asked.items() if value} or None
+
+
+async def _initiation_params(request: AnyRequest) -> dict[str, str]:
+    """``iss``, ``login_hint`` and ``target_link_uri`` from the query (GET) or the form (POST);
+    a repeated parameter is refused, as in callbacks."""
+    if request.method == "POST":
+        items = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
+    else:
+        items = list(request.query_params.multi_items())
+    wanted = {"iss", "login_hint", "target_link_uri"}
+    names = [name for name, _ in items if name in wanted]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DuplicateParameterError(f"third-party login repeats {repeated}")
+    return {name: value for name, value in items if name in wanted}
+
+
+def _same_origin_path(target: str | None, origin: str) -> str | None:
+    """The path and query of ``target`` when it is on ``origin`` (or already a relative path);
+    None otherwise, so the login lands on the default page."""
+    if not target:
+        return None
+    if target.startswith("/"):
+        return target
+    parts = urlsplit(target)
+    if f"{parts.scheme}://{parts.netloc}".lower() != origin.lower() or not parts.path:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 async def _callback_params(request: AnyRequest) -> list[tuple[str, str]]:

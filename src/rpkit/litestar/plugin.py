@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import click
 import httpx
@@ -33,7 +34,7 @@ from litestar.stores.memory import MemoryStore as LitestarMemoryStore
 from rpkit._log import get_logger
 from rpkit.client import Identity, RelyingParty
 from rpkit.config import ProviderConfig
-from rpkit.errors import RPKitError
+from rpkit.errors import ConfigurationError, RPKitError, UnknownProviderError
 from rpkit.litestar._cookies import HandleCodec, binding_of
 from rpkit.litestar._store import LitestarKeyValueStore
 from rpkit.litestar.config import RPKitConfig
@@ -78,9 +79,17 @@ class RPKitRuntime:
 
     def start(self, app: Litestar, http: httpx.AsyncClient) -> None:
         """Build the core over the app's stores and the shared client."""
+        from rpkit.litestar._locks import StoreLocks  # noqa: PLC0415 - hoist when merged
+
         flows = LitestarKeyValueStore(app.stores.get(self.config.flows_store))
-        self._rp = RelyingParty(self.config.providers, http=http, store=flows)
-        sessions = LitestarKeyValueStore(app.stores.get(self.config.sessions_store))
+        sessions_store = app.stores.get(self.config.sessions_store)
+        # Refreshes are single-flight across workers under locks in the sessions store. A lock
+        # outlives the longest refresh (discovery, token and JWKS requests at worst); a waiter
+        # gives up sooner and keeps the session's current tokens for this request.
+        timeout = self.config.http_timeout
+        locks = StoreLocks(sessions_store, ttl=3 * timeout + 5, wait=timeout + 5)
+        self._rp = RelyingParty(self.config.providers, http=http, store=flows, lock_factory=locks)
+        sessions = LitestarKeyValueStore(sessions_store)
         if self.config.session_backend == "cookie":
             self._sessions = CookieSessionManager(
                 self.config, self._rp, sessions, cookie_name=self.session_cookie
@@ -99,10 +108,35 @@ class RPKitRuntime:
         self._rp = None
         self._sessions = None
 
+    def public_origin(self, request: AnyRequest) -> str:
+        """``scheme://host[:port]`` users reach the app on: the configured ``base_url``, else the
+        request's."""
+        base = self.config.base_url or str(request.base_url)
+        parts = urlsplit(base)
+        return f"{parts.scheme}://{parts.netloc}"
+
     def url_for(self, request: AnyRequest, name: str, **params: Any) -> str:
         """An absolute URL of a named route, on the configured public origin if there is one."""
         base = self.config.base_url or str(request.base_url)
         return base.rstrip("/") + request.app.route_reverse(name, **params)
+
+    def provider_for_issuer(self, issuer: str | None) -> str:
+        """The id of the one configured provider whose issuer is exactly ``issuer``.
+
+        Raises:
+            UnknownProviderError: no configured provider has this issuer (nothing is fetched).
+            ConfigurationError: several do; third-party logins cannot choose between them.
+        """
+        matches = [p.id for p in self.config.providers if issuer and p.issuer == issuer]
+        if not matches:
+            raise UnknownProviderError("no configured provider has this issuer")
+        if len(matches) > 1:
+            msg = (
+                f"providers {matches} share this issuer: start the login at "
+                f"{self.config.path}/login/<provider>"
+            )
+            raise ConfigurationError(msg)
+        return matches[0]
 
     def browser_handle(self, request: AnyRequest) -> str | None:
         """The handle in this browser's transaction cookie, if it is genuine and current."""
