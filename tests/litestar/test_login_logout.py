@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from litestar import Response
 from litestar.config.csrf import CSRFConfig
+from litestar.exceptions import HTTPException
 from litestar.testing import AsyncTestClient
 
 from rpkit.litestar import RPKitPlugin
@@ -438,3 +441,40 @@ async def test_apps_using_litestars_csrf_middleware_still_get_form_post_and_logo
 
         forged = await browser.client.post("/auth/logout", data={}, follow_redirects=False)
         assert forged.status_code == 303  # no session left: nothing to end, nothing refused
+
+
+# -- errors that are not rpkit's, on rpkit's routes ---------------------------------------------
+async def test_litestar_errors_on_rpkit_routes_are_private(browser: Browser):
+    await browser.login()
+    forged = await browser.client.post("/auth/logout", data={"csrf_token": "forged"})
+    malformed = await browser.client.post(
+        "/auth/callback/fake",
+        content=b"--x\r\nContent-Disposition: form-data\r\n\r\n",
+        headers={"content-type": "multipart/form-data"},
+    )
+
+    assert forged.status_code == 403
+    assert malformed.status_code == 400
+    for response in (forged, malformed):
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["referrer-policy"] == "no-referrer"
+    assert await signed_in_as(browser) == "alice"
+
+
+async def test_the_apps_own_handler_still_answers_litestar_errors_on_rpkit_routes(
+    fake_op: FakeOP,
+):
+    def own(_: Any, exc: HTTPException) -> Response[str]:
+        return Response(f"app says {exc.status_code}", status_code=exc.status_code)
+
+    app, _ = make_app(fake_op, app_options={"exception_handlers": {HTTPException: own}})
+    async with AsyncTestClient(app, base_url=BASE) as client:
+        response = await client.post(
+            "/auth/callback/fake",
+            content=b"--x\r\nContent-Disposition: form-data\r\n\r\n",
+            headers={"content-type": "multipart/form-data"},
+        )
+
+    assert response.status_code == 400
+    assert response.text == "app says 400"
+    assert response.headers["cache-control"] == "no-store"

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from litestar import Request, Response, Router, get, post, route
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
-from rpkit.errors import DuplicateParameterError
+from rpkit.errors import DuplicateParameterError, PermissionDeniedError
 from rpkit.flow import safe_return_to
 from rpkit.litestar._cookies import binding_of, new_handle
-from rpkit.litestar.responses import NO_STORE
+from rpkit.litestar.responses import NO_STORE, PRIVATE, private_error_response
 
 if TYPE_CHECKING:
     from rpkit.litestar.plugin import RPKitRuntime
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["build_router"]
 
 AnyRequest = Request[Any, Any, Any]
-CALLBACK_HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+CALLBACK_HEADERS = PRIVATE
 SIGNED_OUT_PAGE = (
     "<!doctype html><html><head><meta charset='utf-8'><title>Signed out</title></head>"
     "<body><h1>You are signed out.</h1><p><a href='/'>Back to the start</a></p></body></html>"
@@ -100,7 +100,12 @@ def build_router(runtime: RPKitRuntime) -> Router:
         return response
 
     handlers = [login, initiate_login, callback, *_logout_handlers(runtime, opt)]
-    return Router(path=config.path, route_handlers=handlers, include_in_schema=False)
+    return Router(
+        path=config.path,
+        route_handlers=handlers,
+        include_in_schema=False,
+        exception_handlers={HTTPException: private_error_response, 500: private_error_response},
+    )
 
 
 def _logout_handlers(runtime: RPKitRuntime, opt: dict[str, Any]) -> list[Any]:
@@ -120,7 +125,7 @@ def _logout_handlers(runtime: RPKitRuntime, opt: dict[str, Any]) -> list[Any]:
             return response
         presented = form.get("csrf_token") or request.headers.get("x-csrf-token") or ""
         if not hmac.compare_digest(str(presented), data.csrf_token):
-            raise PermissionDeniedException("logout needs this app's CSRF token")
+            raise PermissionDeniedError("logout needs this app's CSRF token", requirement="csrf")
         await runtime.sessions.destroy(session_id)  # the local session ends first (row 50)
         handle = runtime.browser_handle(request) or new_handle()
         ended = await runtime.rp.begin_logout(

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from litestar import Request, Response
+from litestar.exceptions.responses import create_exception_response
 from litestar.response import Redirect
 
 from rpkit import errors
@@ -19,6 +20,7 @@ from rpkit.flow import safe_return_to
 
 __all__ = [
     "NO_STORE",
+    "PRIVATE",
     "STATUS_AND_MESSAGE",
     "error_response",
     "login_redirect",
@@ -26,6 +28,8 @@ __all__ = [
 ]
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+PRIVATE = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+"""Headers of every error on rpkit's routes: their URLs may carry a code or a state."""
 
 STATUS_AND_MESSAGE: tuple[tuple[type[errors.RPKitError], int, str], ...] = (
     (errors.UnknownProviderError, 404, "This sign-in option does not exist."),
@@ -85,7 +89,7 @@ def error_response(
         return Response(
             problem, status_code=status, media_type="application/problem+json", headers=NO_STORE
         )
-    headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+    headers = PRIVATE
     if error_page is not None:
         location = f"{error_page}?{urlencode({'error': exc.code})}"
         return Redirect(location, status_code=303, headers=headers)
@@ -97,6 +101,26 @@ def error_response(
         "<p><a href='/'>Back to the start</a></p></body></html>"
     )
     return Response(page, status_code=status, media_type="text/html", headers=headers)
+
+
+def private_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Errors that are not rpkit's on rpkit's routes (a 405, a malformed form, a bug): the
+    app's own handler for them when it has one, else Litestar's default response; either way
+    with :data:`PRIVATE` headers the response does not set itself."""
+    handler = _app_handler(request, exc)
+    response = handler(request, exc) if handler else create_exception_response(request, exc)
+    for name, value in PRIVATE.items():
+        if name not in response.headers:
+            response.headers[name] = value
+    return response
+
+
+def _app_handler(request: Request[Any, Any, Any], exc: Exception) -> Any:
+    handlers = request.app.exception_handlers
+    status = getattr(exc, "status_code", 500)
+    if status in handlers:
+        return handlers[status]
+    return next((handlers[kind] for kind in type(exc).__mro__ if kind in handlers), None)
 
 
 def login_redirect(request: Request[Any, Any, Any], exc: errors.RPKitError) -> Response[Any] | None:
