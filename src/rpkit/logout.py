@@ -97,11 +97,15 @@ async def complete_logout(
     states = [value for name, value in params if name == "state"]
     if len(states) != 1:
         return LogoutReturn(matched=False, return_to=None)
-    stored = await store.consume(_KEY_PREFIX + states[0])
+    key = _KEY_PREFIX + states[0]
+    stored = await store.get(key)
     if stored is None:
         return LogoutReturn(matched=False, return_to=None)
     pending = msgspec.json.decode(stored, type=_PendingLogout)
+    # Checked before consuming: another browser replaying this state must not spend it.
     if pending.binding is not None and pending.binding != binding:
+        return LogoutReturn(matched=False, return_to=None)
+    if await store.consume(key) is None:  # a concurrent return took it
         return LogoutReturn(matched=False, return_to=None)
     return LogoutReturn(matched=True, return_to=pending.return_to)
 

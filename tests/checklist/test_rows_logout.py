@@ -297,3 +297,7 @@ async def test_logout_return_in_another_browser_is_not_matched(logout_harness: H
 
     assert elsewhere.matched is False
     assert elsewhere.return_to is None
+    # ... and the other browser did not spend the state: the real return still matches.
+    home = await h.rp.complete_logout(back.params, binding="browser-x")
+    assert home.matched is True
+    assert home.return_to == "/bye"
