@@ -134,9 +134,19 @@ class IssuerMismatchError(DiscoveryError):
 
 
 class JWKSError(RPKitError):
-    """No usable signing key: the JWKS could not be fetched, or no single key matches."""
+    """No usable signing key: the JWKS could not be fetched, or no single key matches.
+
+    Attributes:
+        unavailable: True when the keys could not be had at all (the fetch failed, the answer
+            was not a JWK Set, or it published no usable key), so no token was judged; False
+            when the set was read but no single key fits the token.
+    """
 
     code = "jwks_unavailable"
+
+    def __init__(self, detail: str, *, unavailable: bool = False) -> None:
+        super().__init__(detail)
+        self.unavailable = unavailable
 
 
 class CallbackError(RPKitError):

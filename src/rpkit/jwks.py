@@ -251,11 +251,11 @@ class JWKSCache:
             response = await self._http.get(jwks_uri, headers={"Accept": "application/json"})
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             msg = f"fetching {jwks_uri} failed: {type(exc).__name__}"
-            raise JWKSError(msg) from exc
+            raise JWKSError(msg, unavailable=True) from exc
         if response.status_code != 200:
             msg = f"{jwks_uri} answered HTTP {response.status_code}"
             status = httpx.HTTPStatusError(msg, request=response.request, response=response)
-            raise JWKSError(msg) from status
+            raise JWKSError(msg, unavailable=True) from status
         ttl = self._ttl(response.headers.get("cache-control"))
         return _parse_key_set(response.content, jwks_uri, self._clock() + ttl)
 
@@ -292,13 +292,13 @@ def _parse_key_set(content: bytes, jwks_uri: str, expires_at: float) -> _KeySet:
         document = msgspec.json.decode(content, type=_JWKSDocument)
     except msgspec.DecodeError as exc:
         msg = f"{jwks_uri} did not return a JWK Set (a JSON object with a 'keys' array)"
-        raise JWKSError(msg) from exc
+        raise JWKSError(msg, unavailable=True) from exc
     raw = [jwk for jwk in document.keys if isinstance(jwk, dict)]
     candidates = tuple(c for c in (_import(jwk, jwks_uri) for jwk in raw) if c is not None)
     if not candidates:
         # An empty set is treated as a failed fetch: it must never replace usable keys.
         msg = f"{jwks_uri} published no usable signing key"
-        raise JWKSError(msg)
+        raise JWKSError(msg, unavailable=True)
     kids = frozenset(jwk["kid"] for jwk in raw if isinstance(jwk.get("kid"), str))
     return _KeySet(candidates, kids, expires_at)
 

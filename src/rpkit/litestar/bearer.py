@@ -56,6 +56,7 @@ from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.errors import AccessTokenValidationError, ConfigurationError, JWKSError
 from rpkit.id_token import TokenValidator
 from rpkit.jwks import JWKSCache
+from rpkit.litestar.responses import BEARER_REFUSALS
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request, Response
@@ -107,20 +108,9 @@ _DESCRIPTIONS: Final = {
 quote claim values from the token; the detail goes to the log instead."""
 
 
-_KINDS: Final = {
-    "access_token_missing": (401, "Authentication required", None),
-    "access_token_invalid": (401, "Invalid access token", "invalid_token"),
-    "insufficient_scope": (403, "Insufficient scope", "insufficient_scope"),
-    "access_token_ambiguous": (400, "Ambiguous credentials", "invalid_request"),
-    "jwks_unavailable": (503, "Service unavailable", None),
-}
-"""rpkit ``code`` → (HTTP status, problem title, RFC 6750 ``error``): the one table of bearer
-refusals. No ``error`` on a 401 is the bare challenge of a request without bearer credentials
-(RFC 6750 §3.1); a 503 carries no challenge, since the token was never judged."""
-
-
 class BearerError(ProblemDetailsException):
-    """A refused bearer request, rendered from :data:`_KINDS` by its ``code``.
+    """A refused bearer request, rendered from
+    :data:`~rpkit.litestar.responses.BEARER_REFUSALS` by its ``code``.
 
     The body is ``application/problem+json`` with ``type``, ``title``, ``status``, ``detail``
     and rpkit's stable ``code``; 401, 403 and 400 carry an RFC 6750 ``WWW-Authenticate``
@@ -139,7 +129,7 @@ class BearerError(ProblemDetailsException):
     def __init__(
         self, code: str, description: str, *, scope: str | None = None, realm: str | None = None
     ) -> None:
-        status, title, self.error = _KINDS[code]
+        status, title, self.error = BEARER_REFUSALS[code]
         self.code, self.scope, self.realm = code, scope, realm
         super().__init__(
             detail=description,
@@ -233,13 +223,9 @@ def _unverified_issuer(token: str) -> str:
 
 
 def _keys_unreachable(exc: AccessTokenValidationError) -> bool:
-    """The JWKS could not be fetched and none is cached: the token was never judged.
-
-    The core folds every key problem into ``reason="key"``; a fetch failure is the one whose
-    :class:`JWKSError` has a cause (the httpx error, the HTTP status or the decode error).
-    """
+    """The JWKS could not be fetched and none is cached: the token was never judged."""
     cause = exc.__cause__
-    return exc.reason == "key" and isinstance(cause, JWKSError) and cause.__cause__ is not None
+    return exc.reason == "key" and isinstance(cause, JWKSError) and cause.unavailable
 
 
 class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):

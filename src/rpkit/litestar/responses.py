@@ -8,7 +8,7 @@ this module knows HTTP.
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 from litestar import Request, Response
@@ -19,6 +19,7 @@ from rpkit import errors
 from rpkit.flow import safe_return_to
 
 __all__ = [
+    "BEARER_REFUSALS",
     "NO_STORE",
     "PRIVATE",
     "STATUS_AND_MESSAGE",
@@ -61,6 +62,18 @@ STATUS_AND_MESSAGE: tuple[tuple[type[errors.RPKitError], int, str], ...] = (
     (errors.RPKitError, 400, "Sign-in failed. Please start again."),
 )
 """Error class → (status, what a person is told). The first matching row wins."""
+
+
+BEARER_REFUSALS: Final = {
+    "access_token_missing": (401, "Authentication required", None),
+    "access_token_invalid": (401, "Invalid access token", "invalid_token"),
+    "insufficient_scope": (403, "Insufficient scope", "insufficient_scope"),
+    "access_token_ambiguous": (400, "Ambiguous credentials", "invalid_request"),
+    "jwks_unavailable": (503, "Service unavailable", None),
+}
+"""rpkit ``code`` → (HTTP status, problem title, RFC 6750 ``error``): the one table of bearer
+refusals. No ``error`` on a 401 is the bare challenge of a request without bearer credentials
+(RFC 6750 §3.1); a 503 carries no challenge, since the token was never judged."""
 
 
 def status_and_message(exc: errors.RPKitError) -> tuple[int, str]:
