@@ -45,3 +45,17 @@ async def test_add_succeeds_once(tmp_path) -> None:
         outcomes = await asyncio.gather(*(store.add("jti", b"1", 60) for _ in range(10)))
         assert outcomes.count(True) == 1
         assert await store.get("jti") == b"1"
+
+
+def test_redis_and_valkey_stores_use_their_atomic_commands() -> None:
+    """GETDEL and SET NX on the server, not a per-process lock, for both Litestar stores."""
+    from litestar.stores.redis import RedisStore
+    from redis.asyncio import Redis
+
+    redis_client = Redis()
+    assert LitestarKeyValueStore(RedisStore(redis_client))._redis is redis_client
+    from litestar.stores.valkey import ValkeyStore
+    from valkey.asyncio import Valkey
+
+    valkey_client = Valkey()
+    assert LitestarKeyValueStore(ValkeyStore(valkey_client))._redis is valkey_client

@@ -22,7 +22,7 @@ class LitestarKeyValueStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = asyncio.Lock()
-        self._redis: Any = getattr(store, "_redis", None)
+        self._redis: Any = getattr(store, "_redis", None) or getattr(store, "_valkey", None)
         """The Redis/Valkey client of a RedisStore or ValkeyStore, for atomic commands."""
         self._memory: dict[str, StorageObject] | None = (
             store._store if type(store) is MemoryStore else None
