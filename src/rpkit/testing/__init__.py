@@ -14,6 +14,7 @@ It is product code: test your own application against it, in-process or on 127.0
 
 from __future__ import annotations
 
+from rpkit.testing._asgi import asgi_app
 from rpkit.testing._logout import LogoutDefect
 from rpkit.testing.browser import AuthorizationResponse
 from rpkit.testing.keys import SIGNING_ALGORITHMS, JWKSLayout, KeyRing, generate_key
@@ -29,7 +30,7 @@ from rpkit.testing.registry import (
     FakeUser,
 )
 from rpkit.testing.server import serve
-from rpkit.testing.transport import FakeOPTransport, mock_with_respx
+from rpkit.testing.transport import FakeOPTransport, FakeServer, mock_with_respx
 
 __all__ = [
     "ABSENT",
@@ -46,6 +47,7 @@ __all__ = [
     "FakeClient",
     "FakeOP",
     "FakeOPTransport",
+    "FakeServer",
     "FakeUser",
     "JWKSLayout",
     "KeyRing",
@@ -55,6 +57,7 @@ __all__ = [
     "RecordedRequest",
     "Tamper",
     "TokenMinter",
+    "asgi_app",
     "generate_key",
     "mock_with_respx",
     "serve",

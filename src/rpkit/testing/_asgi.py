@@ -1,4 +1,4 @@
-"""The fake OP as an ASGI application: scope → :class:`httpx.Request` → the OP → ASGI messages."""
+"""A fake as an ASGI application: scope → :class:`httpx.Request` → the fake → ASGI messages."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from rpkit.testing.op import FakeOP
+    from rpkit.testing.transport import FakeServer
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -16,8 +16,10 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def asgi_app(op: FakeOP) -> ASGIApp:
-    """Wrap ``op`` as an ASGI 3 application (HTTP and lifespan scopes)."""
+def asgi_app(op: FakeServer) -> ASGIApp:
+    """Wrap a fake (:class:`~rpkit.testing.FakeOP` or a plugin's own) as an ASGI 3 application
+    (HTTP and lifespan scopes), to serve it for real with :func:`rpkit.testing.serve`'s
+    machinery or any ASGI server."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -10,33 +10,44 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
-if TYPE_CHECKING:
-    from rpkit.testing.op import FakeOP
+__all__ = ["FakeOPTransport", "FakeServer", "mock_with_respx"]
 
-__all__ = ["FakeOPTransport", "mock_with_respx"]
+
+class FakeServer(Protocol):
+    """What the transport, :func:`mock_with_respx` and :func:`rpkit.testing.asgi_app` need of a
+    fake: :class:`~rpkit.testing.FakeOP`, or a provider plugin's own fake (the fake Scalekit)."""
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` the fake answers for."""
+        ...
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        """Answer one request, as the real server would."""
+        ...
 
 
 class FakeOPTransport(httpx.AsyncBaseTransport):
-    """Send each request to the fake OP whose issuer has the request's origin.
+    """Send each request to the fake (OP, or any :class:`FakeServer`) at the request's origin.
 
     The client's read timeout is honoured: an OP slower than it (the ``latency`` knob) raises
     :class:`httpx.ReadTimeout`, as a real socket would.
 
     Args:
-        ops: the fake OPs to route to.
+        ops: the fakes to route to.
         fallback: where requests for any other origin go; they fail with
             :class:`httpx.ConnectError` when None.
     """
 
-    def __init__(self, *ops: FakeOP, fallback: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, *ops: FakeServer, fallback: httpx.AsyncBaseTransport | None = None) -> None:
         self._ops = {op.origin: op for op in ops}
         self._fallback = fallback
 
-    def add(self, op: FakeOP) -> None:
+    def add(self, op: FakeServer) -> None:
         """Route ``op``'s origin to it too."""
         self._ops[op.origin] = op
 
@@ -57,7 +68,7 @@ class FakeOPTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout(msg, request=request) from exc
 
 
-def mock_with_respx(router: Any, *ops: FakeOP) -> None:
+def mock_with_respx(router: Any, *ops: FakeServer) -> None:
     """Route requests to each OP's origin through a ``respx`` router, for code whose HTTP client
     the test cannot replace. The router's other routes keep working."""
     for op in ops:

@@ -21,14 +21,20 @@ import copy
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from rpkit.testing import AuthorizationResponse, FakeUser, TokenMinter
+from rpkit.testing import (
+    AuthorizationResponse,
+    FakeOPTransport,
+    FakeServer,
+    FakeUser,
+    TokenMinter,
+    asgi_app,
+)
 from rpkit_scalekit.testing import _dispatch, _mint, _oauth, _passwordless
-from rpkit_scalekit.testing._asgi import ASGIApp, asgi_app
 from rpkit_scalekit.testing._wire import OAuthError, parse
 from rpkit_scalekit.testing.events import EventsMixin
 from rpkit_scalekit.testing.keys import ScalekitKeys
@@ -57,7 +63,7 @@ from rpkit_scalekit.testing.registry import (
 from rpkit_scalekit.testing.webhooks import OutboundMessage, WebhookEndpoint
 
 if TYPE_CHECKING:
-    from rpkit.testing import FakeOP, FakeOPTransport
+    from rpkit.testing._asgi import ASGIApp
 
 __all__ = ["FakeScalekit"]
 
@@ -335,13 +341,10 @@ class FakeScalekit(EventsMixin):
         response = await self.handle(httpx.Request("GET", authorization_url))
         return AuthorizationResponse.from_response(response)
 
-    def transport(self, *others: FakeOP | FakeScalekit) -> FakeOPTransport:
+    def transport(self, *others: FakeServer) -> FakeOPTransport:
         """An httpx transport routing to this fake (and ``others``, e.g. a
         :class:`~rpkit.testing.FakeOP`) by origin; it honours the client's read timeout."""
-        from rpkit.testing import FakeOPTransport  # noqa: PLC0415 - keep import light
-
-        # FakeOPTransport only needs ``origin`` and ``handle``; it is annotated for FakeOP.
-        return FakeOPTransport(*cast("list[FakeOP]", [self, *others]))
+        return FakeOPTransport(self, *others)
 
     @property
     def origin(self) -> str:
@@ -352,7 +355,7 @@ class FakeScalekit(EventsMixin):
     @property
     def asgi(self) -> ASGIApp:
         """This fake as an ASGI application (for uvicorn or any ASGI server)."""
-        return asgi_app(self.handle)
+        return asgi_app(self)
 
     def metadata(self) -> dict[str, Any]:
         """The discovery document as served now."""
