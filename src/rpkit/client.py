@@ -271,12 +271,29 @@ class RelyingParty:
         return verify
 
     async def refresh(
-        self, provider_id: str, tokens: TokenSet, id_token: IDToken, *, key: str
+        self,
+        provider_id: str,
+        tokens: TokenSet,
+        id_token: IDToken,
+        *,
+        key: str,
+        reload: Callable[[], Awaitable[RefreshResult]] | None = None,
     ) -> RefreshResult:
         """Refresh a session's tokens, single-flight per ``key`` (the session id).
 
         A concurrent call with the same ``key`` waits for, and shares, the running refresh
-        instead of replaying the old refresh token (row 55).
+        instead of replaying the old refresh token (row 55). Across workers the
+        ``lock_factory`` lock serialises refreshes, and ``reload`` stops the worker that waited
+        from replaying the refresh token the other one just used up.
+
+        Args:
+            provider_id: the session's provider.
+            tokens: the session's tokens as the caller loaded them.
+            id_token: the ID token the session stands on.
+            key: the session id.
+            reload: awaited once the lock is held; returns the session's tokens as stored now.
+                When their access token is no longer ``tokens``', another worker refreshed
+                meanwhile and they are returned as they are, without a request.
 
         Raises:
             SessionExpiredError: the OP refused the refresh token: sign the user in again.
@@ -284,19 +301,29 @@ class RelyingParty:
         """
         running = self._refreshing.get(key)
         if running is None:
-            running = asyncio.ensure_future(self._refresh(provider_id, tokens, id_token, key))
+            refreshing = self._refresh(provider_id, tokens, id_token, key, reload)
+            running = asyncio.ensure_future(refreshing)
             self._refreshing[key] = running
             running.add_done_callback(lambda _: self._refreshing.pop(key, None))
         return await asyncio.shield(running)
 
     async def _refresh(
-        self, provider_id: str, tokens: TokenSet, id_token: IDToken, key: str
+        self,
+        provider_id: str,
+        tokens: TokenSet,
+        id_token: IDToken,
+        key: str,
+        reload: Callable[[], Awaitable[RefreshResult]] | None,
     ) -> RefreshResult:
         if tokens.refresh_token is None:
             raise ConfigurationError("this session has no refresh token (request offline_access)")
         config = self.provider(provider_id)
         lock = self._lock_factory(key) if self._lock_factory else nullcontext()
         async with lock:
+            stored = await reload() if reload is not None else None
+            if stored is not None and stored.tokens.access_token != tokens.access_token:
+                _log(config, None).info("rpkit.refresh.done_elsewhere")
+                return stored
             metadata = await self.discovery.get(config)
             fresh = await self.tokens.refresh(
                 config, metadata, tokens.refresh_token, granted_scope=tokens.scope
@@ -360,6 +387,10 @@ def _by_id(providers: Iterable[ProviderConfig]) -> dict[str, ProviderConfig]:
         if config.id in by_id:
             raise ConfigurationError(f"provider id {config.id!r} is configured twice")
         by_id[config.id] = config
+        for relaxed in config.relaxations():
+            get_logger(provider=config.id, issuer=config.issuer).warning(
+                "rpkit.startup.check_relaxed", setting=relaxed
+            )
     if not by_id:
         raise ConfigurationError("configure at least one provider")
     return by_id

@@ -147,6 +147,25 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
         """ID tokens are MACed with the client secret."""
         return self.id_token_signed_response_alg.startswith(SYMMETRIC_PREFIX)
 
+    def relaxations(self) -> tuple[str, ...]:
+        """Each check this configuration weakens on purpose, in words; logged at startup."""
+        relaxed = []
+        if self.allow_insecure_http:
+            relaxed.append("allow_insecure_http: http:// accepted for loopback endpoints")
+        if self.id_token_signed_response_alg == "none":  # noqa: S105 - an algorithm name
+            relaxed.append("id_token_signed_response_alg='none': unsigned ID tokens accepted")
+        elif self.is_symmetric:
+            relaxed.append(
+                f"id_token_signed_response_alg={self.id_token_signed_response_alg!r}: ID tokens "
+                "verified with the client secret, which the provider also holds"
+            )
+        if self.trusted_audiences:
+            relaxed.append(
+                f"trusted_audiences={sorted(self.trusted_audiences)}: ID tokens may also be "
+                "meant for these audiences"
+            )
+        return tuple(relaxed)
+
 
 def _problems(config: ProviderConfig) -> list[str]:
     checks = [

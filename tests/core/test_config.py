@@ -93,3 +93,36 @@ def test_configuration_is_immutable():
 
     with pytest.raises(AttributeError):
         config.issuer = "https://evil.example"  # type: ignore[misc]
+
+
+def test_relaxed_checks_are_listed_and_logged_when_the_relying_party_starts():
+    import httpx
+    from structlog.testing import capture_logs
+
+    from rpkit.client import RelyingParty
+
+    strict = ProviderConfig(
+        id="strict", issuer="https://op.example", client_id="c", client_secret="s" * 32
+    )
+    relaxed = ProviderConfig(
+        id="dev",
+        issuer="http://127.0.0.1:9000",
+        client_id="c",
+        client_secret="s" * 32,
+        allow_insecure_http=True,
+        id_token_signed_response_alg="HS256",
+        trusted_audiences=frozenset({"other-api"}),
+    )
+    assert strict.relaxations() == ()
+    assert [r.split(":")[0] for r in relaxed.relaxations()] == [
+        "allow_insecure_http",
+        "id_token_signed_response_alg='HS256'",
+        "trusted_audiences=['other-api']",
+    ]
+
+    with capture_logs() as logs:
+        RelyingParty([strict, relaxed], http=httpx.AsyncClient())
+
+    warned = [e for e in logs if e["event"] == "rpkit.startup.check_relaxed"]
+    assert [e["provider"] for e in warned] == ["dev", "dev", "dev"]
+    assert all(e["log_level"] == "warning" for e in warned)

@@ -299,6 +299,7 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
         ) as http:
             self.runtime.start(app, http)
             self._warn_about_memory_stores(app)
+            self._warn_about_relaxations()
             await self._warm()
             try:
                 yield
@@ -314,6 +315,15 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
                 await rp.jwks.warm(metadata.jwks_uri)
             except RPKitError as exc:
                 get_logger(provider=provider_id).warning("rpkit.startup.warm_failed", code=exc.code)
+
+    def _warn_about_relaxations(self) -> None:
+        relaxed = []
+        if self.config.insecure_cookies_for_development:
+            relaxed.append("insecure_cookies_for_development: cookies without Secure or __Host-")
+        if self.config.session_backend == "cookie":
+            relaxed.append("session_backend='cookie': sessions cannot be revoked before expiry")
+        for setting in relaxed:
+            get_logger().warning("rpkit.startup.check_relaxed", setting=setting)
 
     def _warn_about_memory_stores(self, app: Litestar) -> None:
         if self.config.workers <= 1:
