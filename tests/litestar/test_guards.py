@@ -21,6 +21,7 @@ from rpkit.errors import (
     StepUpRequiredError,
 )
 from rpkit.litestar import (
+    RPKitConfig,
     requires_acr,
     requires_claim,
     requires_login,
@@ -30,7 +31,7 @@ from rpkit.litestar import (
 from rpkit.litestar.plugin import _SESSION_STATE_KEY
 from rpkit.litestar.session import SessionData
 from rpkit.testing import ABSENT, FakeOP
-from tests.litestar.conftest import BASE, Browser, make_app
+from tests.litestar.conftest import BASE, SECRET, Browser, make_app
 
 PAGE = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 API = {"accept": "application/json"}
@@ -190,6 +191,27 @@ async def test_with_several_providers_an_anonymous_page_load_is_not_redirected(f
 
     assert response.status_code == 401
     assert "login_required" in response.text
+
+
+async def test_with_several_providers_and_a_login_page_a_page_load_goes_there(fake_op: FakeOP):
+    two = [fake_op.provider_config(), fake_op.provider_config(id="other")]
+    app = guarded_app(fake_op, providers=two, login_page="/choose")
+    async with AsyncTestClient(app, base_url=BASE) as client:
+        page = await client.get("/private?tab=1", headers=PAGE, follow_redirects=False)
+        api = await client.get("/private", headers=API, follow_redirects=False)
+        only_fake = await client.get("/fake-only", headers=PAGE, follow_redirects=False)
+
+    assert page.status_code == 303
+    assert urlsplit(page.headers["location"]).path == "/choose"
+    assert query_of(page.headers["location"])["return_to"] == ["/private?tab=1"]
+    assert_problem(api, 401, "login_required")
+    assert urlsplit(only_fake.headers["location"]).path == "/auth/login/fake"
+
+
+@pytest.mark.parametrize("page", ["https://evil.example/login", "//evil.example", "login"])
+def test_a_login_page_off_this_app_is_refused(fake_op: FakeOP, page: str):
+    with pytest.raises(ConfigurationError, match="login_page"):
+        RPKitConfig(providers=[fake_op.provider_config()], secret=SECRET, login_page=page)
 
 
 # -- requires_provider -------------------------------------------------------------------------

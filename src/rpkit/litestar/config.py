@@ -12,6 +12,7 @@ from typing import Literal
 
 from rpkit.config import ProviderConfig
 from rpkit.errors import ConfigurationError
+from rpkit.flow import safe_return_to
 
 __all__ = ["RPKitConfig"]
 
@@ -67,6 +68,10 @@ class RPKitConfig:
     memory break logins and logouts across workers: rpkit warns at startup."""
     http_timeout: float = 10.0
     """Seconds before a request to an identity provider times out."""
+    login_page: str | None = None
+    """The app's page that lets a person choose a provider. With several providers, a browser
+    that a guard turns away for want of a login is sent here (with ``?return_to=``); with
+    None it gets a 401 page. Guards naming one provider still go straight to its login."""
     error_page: str | None = None
     """Redirect browser-flow errors here (with ``?error=<code>``) instead of rpkit's page."""
 
@@ -101,6 +106,8 @@ def _problems(config: RPKitConfig) -> list[str]:
         )
     if not config.path.startswith("/") or config.path.endswith("/"):
         problems.append("path must start with '/' and not end with one, e.g. '/auth'")
+    if config.login_page is not None and safe_return_to(config.login_page, "") != config.login_page:
+        problems.append("login_page must be a path on this app, such as '/login'")
     if config.base_url is not None and not config.base_url.startswith(("https://", "http://")):
         problems.append("base_url must be an absolute origin such as 'https://app.example'")
     if config.session_lifetime <= 0 or config.refresh_before < 0 or config.workers < 1:

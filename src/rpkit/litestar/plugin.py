@@ -279,9 +279,7 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
             "rpkit_user": Provide(_user_provider(runtime)),
         }
         app_config.dependencies = {**ours, **dict(app_config.dependencies or {})}
-        handlers: dict[int | type[Exception], Any] = {
-            RPKitError: _error_handler(self.config.error_page)
-        }
+        handlers: dict[int | type[Exception], Any] = {RPKitError: _error_handler(self.config)}
         app_config.exception_handlers = {**handlers, **dict(app_config.exception_handlers or {})}
         app_config.signature_namespace.update(
             {"RPKitRuntime": RPKitRuntime, "SessionData": SessionData, "Identity": Identity}
@@ -349,8 +347,10 @@ def _user_provider(runtime: RPKitRuntime) -> Any:
     return rpkit_user
 
 
-def _error_handler(error_page: str | None) -> Any:
+def _error_handler(config: RPKitConfig) -> Any:
     def handle(request: AnyRequest, exc: RPKitError) -> Response[Any]:
-        return error_response(request, exc, error_page=error_page)
+        return error_response(
+            request, exc, error_page=config.error_page, login_page=config.login_page
+        )
 
     return handle

@@ -85,11 +85,15 @@ def status_and_message(exc: errors.RPKitError) -> tuple[int, str]:
 
 
 def error_response(
-    request: Request[Any, Any, Any], exc: errors.RPKitError, *, error_page: str | None
+    request: Request[Any, Any, Any],
+    exc: errors.RPKitError,
+    *,
+    error_page: str | None,
+    login_page: str | None = None,
 ) -> Response[str | dict[str, object]]:
     """The response for ``exc``: HTML for browsers, problem details for everything else."""
     status, message = status_and_message(exc)
-    login = login_redirect(request, exc)
+    login = login_redirect(request, exc, login_page=login_page)
     if login is not None:
         return login
     if _wants_json(request):
@@ -136,18 +140,23 @@ def _app_handler(request: Request[Any, Any, Any], exc: Exception) -> Any:
     return next((handlers[kind] for kind in type(exc).__mro__ if kind in handlers), None)
 
 
-def login_redirect(request: Request[Any, Any, Any], exc: errors.RPKitError) -> Response[Any] | None:
+def login_redirect(
+    request: Request[Any, Any, Any], exc: errors.RPKitError, *, login_page: str | None = None
+) -> Response[Any] | None:
     """For a browser's page load (an HTML ``GET``) that a guard refused for want of a (recent
     enough) login: a 303 to the login route, with ``return_to`` the current path and query when
     it is safe, and ``prompt=login`` and ``max_age`` for a step-up. None otherwise."""
     wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
     if not wants_page or not isinstance(exc, errors.NotSignedInError | errors.StepUpRequiredError):
         return None
-    if exc.provider_id is None:
+    if exc.provider_id is None and login_page is None:
         return None
     query = request.scope.get("query_string", b"").decode("latin-1")
     here = safe_return_to(quote(request.url.path) + (f"?{query}" if query else ""), "")
     params = {"return_to": here} if here else {}
+    if exc.provider_id is None:  # several providers fit: the app's page lets the user choose
+        target = f"{login_page}?{urlencode(params)}" if params else str(login_page)
+        return Redirect(target, status_code=303, headers=NO_STORE)
     if isinstance(exc, errors.StepUpRequiredError):
         params |= {"prompt": "login", "max_age": str(exc.max_age)}
     login = request.app.route_reverse("rpkit:login", provider_id=exc.provider_id)
