@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore
+from litestar.testing import AsyncTestClient
 
 from rpkit.litestar._store import LitestarKeyValueStore
+from rpkit.testing import FakeOP
+from tests.litestar.conftest import BASE, make_app
 
 
 async def test_memory_reads_see_writes_deletes_and_expiry() -> None:
@@ -59,3 +62,23 @@ def test_redis_and_valkey_stores_use_their_atomic_commands() -> None:
 
     valkey_client = Valkey()
     assert LitestarKeyValueStore(ValkeyStore(valkey_client))._redis is valkey_client
+
+
+async def test_the_plugin_sweeps_abandoned_logins_out_of_memory_stores(fake_op: FakeOP) -> None:
+    """Litestar's MemoryStore drops an expired entry only when it is read again: an abandoned
+    login would stay forever without the plugin's sweeper."""
+    app, plugin = make_app(fake_op)
+    plugin.sweep_interval = 0.05
+    async with AsyncTestClient(app, base_url=BASE) as client:
+        started = await client.get("/auth/login/fake", follow_redirects=False)
+        assert started.status_code == 303
+        flows = app.stores.get(plugin.config.flows_store)
+        assert isinstance(flows, MemoryStore)
+        assert len(flows._store) >= 2  # the transaction and the browser's pending-login list
+        for held in flows._store.values():
+            held.expires_at = datetime.now(tz=UTC) - timedelta(seconds=1)
+        for _ in range(100):
+            if not flows._store:
+                break
+            await asyncio.sleep(0.02)
+        assert flows._store == {}

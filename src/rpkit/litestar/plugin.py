@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -29,6 +30,7 @@ from litestar import Litestar, Request, Response
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.plugins import CLIPlugin, InitPlugin
+from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore as LitestarMemoryStore
 
 from rpkit._log import get_logger
@@ -249,7 +251,7 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
     """Sign users in with rpkit in a Litestar app. Reach it with
     ``app.plugins.get(RPKitPlugin)``."""
 
-    __slots__ = ("config", "http_transport", "runtime")
+    __slots__ = ("config", "http_transport", "runtime", "sweep_interval")
 
     def __init__(
         self, config: RPKitConfig, *, http_transport: httpx.AsyncBaseTransport | None = None
@@ -262,6 +264,8 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
         self.config = config
         self.http_transport = http_transport
         self.runtime = RPKitRuntime(config)
+        self.sweep_interval = 60.0
+        """Seconds between sweeps of expired entries from in-process stores."""
 
     def on_cli_init(self, cli: click.Group) -> None:
         """Add ``litestar rpkit providers`` and ``litestar rpkit check``."""
@@ -299,10 +303,30 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
             self._warn_about_memory_stores(app)
             self._warn_about_relaxations()
             await self._warm()
+            sweeper = asyncio.create_task(self._sweep_expired(app), name="rpkit-store-sweeper")
             try:
                 yield
             finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
                 self.runtime.stop()
+
+    async def _sweep_expired(self, app: Litestar) -> None:
+        """Delete expired entries from rpkit's stores every ``sweep_interval`` seconds, where
+        the store needs it: Litestar's memory and file stores drop an expired entry only when
+        its key is read again, so every abandoned login would otherwise stay forever. Redis and
+        Valkey expire keys themselves."""
+        names = {self.config.flows_store, self.config.sessions_store}
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            for name in names:
+                store = app.stores.get(name)
+                if isinstance(store, LitestarMemoryStore | FileStore):
+                    try:
+                        await store.delete_expired()
+                    except OSError as exc:  # a file store's folder went away: try again later
+                        get_logger().warning("rpkit.store.sweep_failed", store=name, error=str(exc))
 
     async def _warm(self) -> None:
         """Fetch discovery and keys now so the first login is fast; never fails startup."""
