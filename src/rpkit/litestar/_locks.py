@@ -10,8 +10,6 @@ in-process lock: atomic within one process only, like the store itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
 import random
 import secrets
 import time
@@ -24,6 +22,7 @@ from litestar.stores.base import Store
 
 from rpkit._log import get_logger
 from rpkit.errors import StoreError
+from rpkit.litestar._store import STORE_FAILURES
 
 __all__ = ["LockTimeoutError", "StoreLock", "StoreLocks"]
 
@@ -37,17 +36,7 @@ return 0
 """
 
 
-def _store_failures() -> tuple[type[Exception], ...]:
-    """What a store's client raises when the store is unreachable or too slow: OS-level errors,
-    and the base errors of the Redis and Valkey clients when they are installed."""
-    failures: list[type[Exception]] = [OSError, TimeoutError]
-    for module, name in (("redis.exceptions", "RedisError"), ("valkey.exceptions", "ValkeyError")):
-        with contextlib.suppress(ImportError):
-            failures.append(getattr(importlib.import_module(module), name))
-    return tuple(failures)
-
-
-_FAILURES = _store_failures()
+_FAILURES = STORE_FAILURES
 
 
 class LockTimeoutError(StoreError):

@@ -8,12 +8,41 @@ one process only — so a per-process store must not be shared by several worker
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
+from collections.abc import Iterator
 from typing import Any
 
 from litestar.stores.base import StorageObject, Store
 from litestar.stores.memory import MemoryStore
 
-__all__ = ["LitestarKeyValueStore"]
+from rpkit.errors import StoreError
+
+__all__ = ["STORE_FAILURES", "LitestarKeyValueStore", "store_failures_as_errors"]
+
+
+def _store_failures() -> tuple[type[Exception], ...]:
+    """What a store's client raises when the store is unreachable or too slow: OS-level errors,
+    and the base errors of the Redis and Valkey clients when they are installed."""
+    failures: list[type[Exception]] = [OSError, TimeoutError]
+    for module, name in (("redis.exceptions", "RedisError"), ("valkey.exceptions", "ValkeyError")):
+        with contextlib.suppress(ImportError):
+            failures.append(getattr(importlib.import_module(module), name))
+    return tuple(failures)
+
+
+STORE_FAILURES = _store_failures()
+
+
+@contextlib.contextmanager
+def store_failures_as_errors(what: str) -> Iterator[None]:
+    """Turn a store client's failure into :class:`~rpkit.errors.StoreError` (a 503), cause
+    chained, so an outage never surfaces as a 500."""
+    try:
+        yield
+    except STORE_FAILURES as exc:
+        msg = f"the store failed to {what}: {type(exc).__name__}"
+        raise StoreError(msg) from exc
 
 
 class LitestarKeyValueStore:
@@ -41,29 +70,36 @@ class LitestarKeyValueStore:
             held = self._memory.get(key)
             if held is not None and not held.expired:
                 return held.data
-        return await self.store.get(key)
+        with store_failures_as_errors("read"):
+            return await self.store.get(key)
 
     async def set(self, key: str, value: bytes, expires_in: int | None = None) -> None:
-        await self.store.set(key, value, expires_in)
+        with store_failures_as_errors("write"):
+            await self.store.set(key, value, expires_in)
 
     async def delete(self, key: str) -> None:
-        await self.store.delete(key)
+        with store_failures_as_errors("delete"):
+            await self.store.delete(key)
 
     async def consume(self, key: str) -> bytes | None:
-        if self._redis is not None:
-            value = await self._redis.getdel(self._key(key))
-            return bytes(value) if value is not None else None
-        async with self._lock:
-            value = await self.store.get(key)
-            if value is not None:
-                await self.store.delete(key)
-            return value
+        with store_failures_as_errors("consume"):
+            if self._redis is not None:
+                value = await self._redis.getdel(self._key(key))
+                return bytes(value) if value is not None else None
+            async with self._lock:
+                value = await self.store.get(key)
+                if value is not None:
+                    await self.store.delete(key)
+                return value
 
     async def add(self, key: str, value: bytes, expires_in: int | None = None) -> bool:
-        if self._redis is not None:
-            return bool(await self._redis.set(self._key(key), value, ex=expires_in, nx=True))
-        async with self._lock:
-            if await self.store.exists(key):
-                return False
-            await self.store.set(key, value, expires_in)
-            return True
+        with store_failures_as_errors("add"):
+            if self._redis is not None:
+                added = await self._redis.set(self._key(key), value, ex=expires_in, nx=True)
+                return bool(added)
+            async with self._lock:
+                # get, not exists: a memory store counts an expired key as existing until read
+                if await self.store.get(key) is not None:
+                    return False
+                await self.store.set(key, value, expires_in)
+                return True
