@@ -1,14 +1,90 @@
 """Scalekit provider plugin for rpkit.
 
 Registered through the ``rpkit.providers`` entry point. The plugin object is the single value
-rpkit loads; everything Scalekit-specific hangs off it.
+rpkit loads; everything Scalekit-specific hangs off it:
+
+* :func:`~rpkit_scalekit.provider.scalekit` — the provider preset (a ``ProviderConfig``), with
+  :class:`~rpkit_scalekit.provider.ScalekitDiscoveryCache` for environments without discovery
+  and :func:`~rpkit_scalekit.provider.resource_token_policy` for resource access tokens;
+* :class:`~rpkit_scalekit.environment.ScalekitEnvironment` — the clients of one environment:
+  management API, ``login_hint`` routing, passwordless with its local limiter, IdP-initiated
+  login, webhooks.
+
+Example:
+    >>> from rpkit_scalekit import plugin
+    >>> config = plugin.provider("https://acme.scalekit.com", "skc_1", "s3cret")
+    >>> config.issuer
+    'https://acme.scalekit.com'
 """
 
 from __future__ import annotations
 
 from rpkit.plugins import ProviderPlugin
+from rpkit_scalekit.environment import ScalekitEnvironment
+from rpkit_scalekit.errors import (
+    IdPInitiatedLoginError,
+    InvalidEmailError,
+    PasswordlessAttemptsExhaustedError,
+    PasswordlessCredentialError,
+    PasswordlessExpiredError,
+    PasswordlessInvalidCredentialError,
+    PasswordlessRateLimitedError,
+    PasswordlessUsedError,
+    ScalekitAPIError,
+    ScalekitAuthError,
+    ScalekitError,
+    ScalekitInputError,
+    ScalekitNotFoundError,
+    ScalekitRateLimitedError,
+    ScalekitUnavailableError,
+    WebhookVerificationError,
+)
+from rpkit_scalekit.idp_initiated import IdPInitiatedLogin, IdPInitiatedVerifier
+from rpkit_scalekit.limiter import PasswordlessLimiter, PasswordlessLimits
+from rpkit_scalekit.management import Connection, ManagementClient
+from rpkit_scalekit.passwordless import PasswordlessClient, SendResult, VerifyResult
+from rpkit_scalekit.provider import ScalekitDiscoveryCache, resource_token_policy, scalekit
+from rpkit_scalekit.routing import LoginRoute, LoginRouter, RouteRequest
+from rpkit_scalekit.webhooks import WebhookEvent, WebhookVerifier
 
-__all__ = ["ScalekitPlugin", "plugin"]
+__all__ = [
+    "Connection",
+    "IdPInitiatedLogin",
+    "IdPInitiatedLoginError",
+    "IdPInitiatedVerifier",
+    "InvalidEmailError",
+    "LoginRoute",
+    "LoginRouter",
+    "ManagementClient",
+    "PasswordlessAttemptsExhaustedError",
+    "PasswordlessClient",
+    "PasswordlessCredentialError",
+    "PasswordlessExpiredError",
+    "PasswordlessInvalidCredentialError",
+    "PasswordlessLimiter",
+    "PasswordlessLimits",
+    "PasswordlessRateLimitedError",
+    "PasswordlessUsedError",
+    "RouteRequest",
+    "ScalekitAPIError",
+    "ScalekitAuthError",
+    "ScalekitDiscoveryCache",
+    "ScalekitEnvironment",
+    "ScalekitError",
+    "ScalekitInputError",
+    "ScalekitNotFoundError",
+    "ScalekitPlugin",
+    "ScalekitRateLimitedError",
+    "ScalekitUnavailableError",
+    "SendResult",
+    "VerifyResult",
+    "WebhookEvent",
+    "WebhookVerificationError",
+    "WebhookVerifier",
+    "plugin",
+    "resource_token_policy",
+    "scalekit",
+]
 
 
 class ScalekitPlugin:
@@ -16,6 +92,18 @@ class ScalekitPlugin:
 
     name = "scalekit"
     """Identifier used in configuration and logs."""
+
+    provider = staticmethod(scalekit)
+    """:func:`~rpkit_scalekit.provider.scalekit`: the provider configuration of one environment."""
+    discovery = ScalekitDiscoveryCache
+    """:class:`~rpkit_scalekit.provider.ScalekitDiscoveryCache`: discovery with the documented
+    endpoints as fallback; pass it to ``RelyingParty(discovery=...)``."""
+    environment = ScalekitEnvironment
+    """:class:`~rpkit_scalekit.environment.ScalekitEnvironment`: the clients of one environment."""
+    resource_token_policy = staticmethod(resource_token_policy)
+    """:func:`~rpkit_scalekit.provider.resource_token_policy`: resource access tokens."""
+    webhook_verifier = WebhookVerifier
+    """:class:`~rpkit_scalekit.webhooks.WebhookVerifier`: Standard Webhooks v1 deliveries."""
 
 
 plugin: ProviderPlugin = ScalekitPlugin()

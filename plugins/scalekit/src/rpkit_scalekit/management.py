@@ -1,0 +1,334 @@
+"""The Scalekit management API over REST, authenticated with the plugin's own M2M token.
+
+The token comes from ``client_credentials`` at ``{env}/oauth/token``, fetched lazily on the first
+call (never in a constructor, so an application starts while Scalekit is down), cached until
+shortly before it expires, and fetched once for all concurrent callers. A 401 answer drops the
+token it was sent with and repeats the request once with a fresh one: Scalekit authenticates
+before it acts, so a 401 request was never carried out. Refusals become typed errors parsed from
+the google.rpc.Status envelope.
+
+Example:
+    >>> import httpx
+    >>> from rpkit_scalekit.management import ManagementClient
+    >>> api = ManagementClient(
+    ...     httpx.AsyncClient(timeout=10.0),
+    ...     env_url="https://acme.scalekit.com",
+    ...     client_id="skc_1",
+    ...     client_secret="s3cret",
+    ... )
+    >>> # connections = await api.list_connections(domain="example.com")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import msgspec
+
+from rpkit._log import get_logger
+from rpkit.config import is_loopback_http
+from rpkit.errors import ConfigurationError
+from rpkit_scalekit._wire import clean, decode_object, error_for, int_value, read_problem
+from rpkit_scalekit.errors import ScalekitAuthError, ScalekitUnavailableError
+
+__all__ = ["API_VERSION", "Connection", "ManagementClient"]
+
+API_VERSION = "20261012"
+"""The ``x-api-version`` pin the response shapes here were read from (scalekit-sdk-python 2.21)."""
+_TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
+_DEFAULT_LIFETIME = 300
+
+
+class Connection(msgspec.Struct, frozen=True, kw_only=True):
+    """One SSO or social connection (``ListConnection``); unknown members are ignored."""
+
+    id: str
+    provider: str | None = None
+    """``OKTA``, ``GOOGLE``, ``MICROSOFT_AD``...; a string, so new providers do not break."""
+    type: str | None = None
+    """``OIDC``, ``SAML``, ``PASSWORDLESS``, ``OAUTH``..."""
+    status: str | None = None
+    """``DRAFT``, ``IN_PROGRESS`` or ``COMPLETED``."""
+    enabled: bool = False
+    organization_id: str | None = None
+    organization_name: str | None = None
+    ui_button_title: str | None = None
+    domains: tuple[str, ...] = ()
+    created_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Completed and enabled: a connection users can sign in with."""
+        return self.enabled and self.status == "COMPLETED"
+
+
+class _Connections(msgspec.Struct):
+    connections: list[Connection] = msgspec.field(default_factory=list)
+
+
+class _Token(msgspec.Struct, frozen=True):
+    value: str
+    refresh_at: float
+
+    def __repr__(self) -> str:
+        return f"_Token(refresh_at={self.refresh_at})"
+
+
+class ManagementClient:
+    """Authenticated calls to ``{env}/api/v1/**``.
+
+    Args:
+        http: the application's pooled client (its timeouts apply); never closed here.
+        env_url: the environment URL, e.g. ``https://acme.scalekit.com`` (no trailing slash).
+        client_id: an API client of the environment (``skc_...``) allowed to call the API.
+        client_secret: its secret; sent only to the token endpoint, never logged.
+        refresh_margin: seconds before expiry at which the token is replaced (at most half its
+            lifetime), so no request leaves with a token about to expire in flight.
+        api_version: the ``x-api-version`` header sent with API calls; None sends none.
+        allow_insecure_http: development only: allow an ``http://`` loopback ``env_url``.
+        clock: wall-clock seconds; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        env_url: str,
+        client_id: str,
+        client_secret: str,
+        refresh_margin: float = 60,
+        api_version: str | None = API_VERSION,
+        allow_insecure_http: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        secure = env_url.startswith("https://") or (
+            allow_insecure_http and is_loopback_http(env_url)
+        )
+        if not secure or env_url.endswith("/"):
+            msg = (
+                "env_url must be an https URL without a trailing slash (http only on loopback "
+                "with allow_insecure_http=True): the client secret is sent to it"
+            )
+            raise ConfigurationError(msg)
+        if not client_id or not client_secret or refresh_margin < 0:
+            msg = "ManagementClient needs client_id, client_secret and refresh_margin >= 0"
+            raise ConfigurationError(msg)
+        self._http = http
+        self.env_url = env_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._margin = refresh_margin
+        self._api_version = api_version
+        self._clock = clock
+        self._token: _Token | None = None
+        self._inflight: asyncio.Task[_Token] | None = None
+        self._log = get_logger(provider="scalekit", issuer=env_url)
+
+    def __repr__(self) -> str:
+        return f"ManagementClient(env_url={self.env_url!r})"
+
+    async def access_token(self) -> str:
+        """The current M2M access token, fetched when absent or about to expire.
+
+        Concurrent callers share one token request.
+
+        Raises:
+            ScalekitAuthError: the client credentials were refused.
+            ScalekitUnavailableError: the token endpoint could not be reached or answered 5xx.
+        """
+        token = self._token
+        if token is not None and self._clock() < token.refresh_at:
+            return token.value
+        task = self._inflight
+        if task is None:
+            task = asyncio.create_task(self._fetch_token())
+            self._inflight = task
+            task.add_done_callback(self._forget)
+        # Shielded: a caller that gives up does not cancel the fetch the others wait for.
+        return (await asyncio.shield(task)).value
+
+    def invalidate_token(self, used: str | None = None) -> None:
+        """Drop the cached token, or only if it is still ``used`` (so a 401 seen by several
+        concurrent requests causes one refetch, not one each)."""
+        if self._token is not None and (used is None or self._token.value == used):
+            self._token = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        """Send one authenticated request; on 401, once more with a fresh token.
+
+        Any other status is returned as is: callers that give statuses a meaning of their own
+        (passwordless) read the answer themselves. Nothing else is ever retried.
+
+        Raises:
+            ScalekitAuthError: still 401 with a fresh token, or the token was refused.
+            ScalekitUnavailableError: no answer (connection error, timeout).
+        """
+        token = await self.access_token()
+        response = await self._send(method, path, token, params, json)
+        if response.status_code != 401:
+            return response
+        self._log.info("rpkit.scalekit.m2m_token_rejected", method=method, path=path)
+        self.invalidate_token(token)
+        response = await self._send(method, path, await self.access_token(), params, json)
+        if response.status_code == 401:
+            problem = read_problem(response, clock=self._clock)
+            self._log.warning("rpkit.scalekit.m2m_token_refused_twice", path=path)
+            raise ScalekitAuthError(
+                f"{method} {path} refused a freshly fetched M2M token", **problem.fields()
+            )
+        return response
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`request`, then the 2xx body as a JSON object with snake_case keys.
+
+        Raises:
+            ScalekitError: the refusal, typed by status (see :mod:`rpkit_scalekit.errors`).
+        """
+        response = await self.request(method, path, params=params, json=json)
+        what = f"{method} {path}"
+        if not response.is_success:
+            problem = read_problem(response, clock=self._clock)
+            self._log.info(
+                "rpkit.scalekit.api_refused",
+                method=method,
+                path=path,
+                status=problem.status,
+                error_code=problem.error_code,
+                request_id=problem.request_id,
+            )
+            raise error_for(problem, what)
+        body = decode_object(response.content)
+        if body is None:
+            raise ScalekitUnavailableError(f"{what} answered with no JSON object", status=200)
+        return body
+
+    async def list_connections(
+        self,
+        *,
+        domain: str | None = None,
+        organization_id: str | None = None,
+        include_all: bool = False,
+    ) -> tuple[Connection, ...]:
+        """``GET /api/v1/connections``: connections for an email domain and/or organization.
+
+        Args:
+            domain: an email domain; Scalekit matches it case-insensitively.
+            organization_id: an organization (``org_...``).
+            include_all: also drafts and disabled connections (``include=all``); by default
+                Scalekit returns only active ones.
+        """
+        params = {"domain": domain, "organization_id": organization_id}
+        query = {name: value for name, value in params.items() if value}
+        if include_all:
+            query["include"] = "all"
+        body = await self.request_json("GET", "/api/v1/connections", params=query)
+        try:
+            entries = msgspec.convert(_tolerant_domains(body), _Connections)
+        except msgspec.ValidationError as exc:
+            msg = f"GET /api/v1/connections answered an unexpected shape: {exc}"
+            raise ScalekitUnavailableError(msg, status=200) from exc
+        return tuple(entries.connections)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        params: Mapping[str, str] | None,
+        json: Mapping[str, Any] | None,
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if self._api_version:
+            headers["x-api-version"] = self._api_version
+        try:
+            return await self._http.request(
+                method, self.env_url + path, params=params, json=json, headers=headers
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            msg = f"{method} {path} failed: {type(exc).__name__}"
+            raise ScalekitUnavailableError(msg) from exc
+
+    def _forget(self, task: asyncio.Task[_Token]) -> None:
+        if self._inflight is task:
+            self._inflight = None
+        if not task.cancelled():
+            task.exception()  # retrieved here, so asyncio never reports it as unhandled
+
+    async def _fetch_token(self) -> _Token:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+        try:
+            response = await self._http.post(
+                self.env_url + _TOKEN_PATH, data=form, headers={"Accept": "application/json"}
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            msg = f"the M2M token request failed: {type(exc).__name__}"
+            raise ScalekitUnavailableError(msg) from exc
+        if not response.is_success:
+            raise self._token_refusal(response)
+        token = self._parse_token(response)
+        self._token = token
+        return token
+
+    def _token_refusal(self, response: httpx.Response) -> Exception:
+        problem = read_problem(response, clock=self._clock)
+        self._log.warning(
+            "rpkit.scalekit.m2m_token_failed", status=problem.status, error=problem.error_code
+        )
+        detail = f"the M2M token request answered HTTP {problem.status}"
+        if problem.status >= 500 or problem.status == 429:
+            return ScalekitUnavailableError(detail, **problem.fields())
+        return ScalekitAuthError(detail, **problem.fields())
+
+    def _parse_token(self, response: httpx.Response) -> _Token:
+        body = decode_object(response.content) or {}
+        value = body.get("access_token")
+        token_type = body.get("token_type", "Bearer")
+        if not isinstance(value, str) or not value or str(token_type).lower() != "bearer":
+            msg = "the M2M token response has no bearer access_token"
+            raise ScalekitUnavailableError(msg, status=response.status_code)
+        lifetime = int_value(body.get("expires_in"))
+        if lifetime is None or lifetime <= 0:
+            lifetime = _DEFAULT_LIFETIME
+        margin = min(self._margin, lifetime / 2)
+        self._log.info(
+            "rpkit.scalekit.m2m_token_fetched", expires_in=lifetime, scope=clean(body.get("scope"))
+        )
+        return _Token(value, self._clock() + lifetime - margin)
+
+
+def _tolerant_domains(body: dict[str, Any]) -> dict[str, Any]:
+    """``domains`` entries as strings, whether sent as strings or ``{"domain": ...}`` objects."""
+    entries = body.get("connections")
+    if type(entries) is not list:
+        return body
+    for entry in entries:
+        domains = entry.get("domains") if type(entry) is dict else None
+        if type(domains) is list:
+            entry["domains"] = [
+                d.get("domain") if type(d) is dict else d
+                for d in domains
+                if isinstance(d, str) or (type(d) is dict and isinstance(d.get("domain"), str))
+            ]
+    return body
