@@ -7,6 +7,7 @@ table. Causes are always chained (``raise ... from exc``).
     ├── ConfigurationError
     ├── UnknownProviderError
     ├── StoreError
+    │   └── LockTimeoutError             (another worker held a refresh lock too long)
     ├── SessionTooLargeError             (a client-side session cookie would exceed its limit)
     ├── DiscoveryError
     │   └── IssuerMismatchError
@@ -50,6 +51,7 @@ __all__ = [
     "InvalidStateError",
     "IssuerMismatchError",
     "JWKSError",
+    "LockTimeoutError",
     "LogoutError",
     "LogoutTokenValidationError",
     "NotSignedInError",
@@ -103,6 +105,12 @@ class StoreError(RPKitError):
     """The key-value store failed (unreachable, timed out, corrupt entry)."""
 
     code = "store_unavailable"
+
+
+class LockTimeoutError(StoreError):
+    """Another worker held a lock (a session's refresh) longer than this one may wait."""
+
+    code = "lock_timeout"
 
 
 class SessionTooLargeError(RPKitError):

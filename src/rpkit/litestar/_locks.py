@@ -21,7 +21,7 @@ from typing import Any
 from litestar.stores.base import Store
 
 from rpkit._log import get_logger
-from rpkit.errors import StoreError
+from rpkit.errors import LockTimeoutError, StoreError
 from rpkit.litestar._store import STORE_FAILURES
 
 __all__ = ["LockTimeoutError", "StoreLock", "StoreLocks"]
@@ -37,12 +37,6 @@ return 0
 
 
 _FAILURES = STORE_FAILURES
-
-
-class LockTimeoutError(StoreError):
-    """Another worker held the lock for longer than this one may wait."""
-
-    code = "lock_timeout"
 
 
 class StoreLocks:
