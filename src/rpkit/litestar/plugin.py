@@ -38,6 +38,7 @@ from rpkit.client import Identity, RelyingParty
 from rpkit.config import ProviderConfig
 from rpkit.errors import ConfigurationError, RPKitError, UnknownProviderError
 from rpkit.litestar._cookies import HandleCodec, binding_of
+from rpkit.litestar._locks import StoreLocks
 from rpkit.litestar._store import LitestarKeyValueStore
 from rpkit.litestar.config import RPKitConfig
 from rpkit.litestar.handlers import build_router
@@ -62,6 +63,7 @@ class RPKitRuntime:
         self.session_cookie = f"{config.cookie_prefix}rpkit_session"
         self._rp: RelyingParty | None = None
         self._sessions: SessionManager | None = None
+        self._http: httpx.AsyncClient | None = None
 
     @property
     def rp(self) -> RelyingParty:
@@ -70,6 +72,15 @@ class RPKitRuntime:
             msg = "rpkit is not started: run the app (its lifespan creates the HTTP client)"
             raise RuntimeError(msg)
         return self._rp
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The one shared HTTP client (available once the app has started), for plugins that
+        talk to their provider's other APIs."""
+        if self._http is None:
+            msg = "rpkit is not started: run the app (its lifespan creates the HTTP client)"
+            raise RuntimeError(msg)
+        return self._http
 
     @property
     def sessions(self) -> SessionManager:
@@ -81,8 +92,7 @@ class RPKitRuntime:
 
     def start(self, app: Litestar, http: httpx.AsyncClient) -> None:
         """Build the core over the app's stores and the shared client."""
-        from rpkit.litestar._locks import StoreLocks  # noqa: PLC0415 - hoist when merged
-
+        self._http = http
         flows = LitestarKeyValueStore(app.stores.get(self.config.flows_store))
         sessions_store = app.stores.get(self.config.sessions_store)
         # Refreshes are single-flight across workers under locks in the sessions store. A lock
@@ -107,6 +117,7 @@ class RPKitRuntime:
         )
 
     def stop(self) -> None:
+        self._http = None
         self._rp = None
         self._sessions = None
 

@@ -106,6 +106,22 @@ class SessionManager:
         await self._index(session_id, data, result.id_token.sid)
         return session_id
 
+    async def create_for_identity(
+        self, identity: Identity, *, previous_id: str | None = None
+    ) -> str:
+        """Store a session for an identity verified without an OpenID login (a passwordless
+        email, say) under a new id and return it. It holds no tokens, so it is never refreshed
+        and lives ``session_lifetime``; ``previous_id`` is destroyed as in :meth:`create`."""
+        if previous_id:
+            await self.destroy(previous_id)
+        session_id = secrets.token_urlsafe(32)
+        data = _from_identity(
+            identity, now=int(self.clock()), lifetime=self.config.session_lifetime
+        )
+        await self._save(session_id, data)
+        await self._index(session_id, data, None)
+        return session_id
+
     async def peek(self, session_id: str | None) -> SessionData | None:
         """The session under ``session_id`` as stored, without refreshing it."""
         if not session_id:
@@ -261,6 +277,27 @@ class CookieSessionManager(SessionManager):
             raise SessionTooLargeError(msg, size=size, limit=COOKIE_SESSION_LIMIT)
         return sealed
 
+    async def create_for_identity(
+        self, identity: Identity, *, previous_id: str | None = None
+    ) -> str:
+        """The cookie value for an identity verified without an OpenID login.
+
+        Raises:
+            SessionTooLargeError: the sealed claims exceed :data:`COOKIE_SESSION_LIMIT`.
+        """
+        data = _from_identity(
+            identity, now=int(self.clock()), lifetime=self.config.session_lifetime
+        )
+        encoded = msgspec.json.encode(data).decode()
+        sealed = self._codec.seal(
+            encoded, self._cookie_name, self.config.session_lifetime, now=self.clock()
+        )
+        size = len(self._cookie_name) + 1 + len(sealed)
+        if size > COOKIE_SESSION_LIMIT:
+            msg = f"the client-side session cookie would take {size} bytes"
+            raise SessionTooLargeError(msg, size=size, limit=COOKIE_SESSION_LIMIT)
+        return sealed
+
     async def peek(self, session_id: str | None) -> SessionData | None:
         """The session sealed in a cookie value; None when absent, forged or expired."""
         opened = self._codec.open(
@@ -302,6 +339,24 @@ def _from_login(result: LoginResult, *, now: int) -> SessionData:
         expires_at=tokens.expires_at,
         refresh_token=tokens.refresh_token,
         scope=tokens.scope,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+    )
+
+
+def _from_identity(identity: Identity, *, now: int, lifetime: int) -> SessionData:
+    return SessionData(
+        provider_id=identity.provider_id,
+        issuer=identity.issuer,
+        subject=identity.subject,
+        claims=_plain(identity.claims),
+        id_token="",
+        id_token_claims={},
+        access_token="",
+        token_type="",
+        expires_at=now + lifetime,
+        refresh_token=None,
+        scope=(),
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
     )

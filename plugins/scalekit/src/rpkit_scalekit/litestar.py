@@ -1,0 +1,289 @@
+"""Scalekit's routes for a Litestar app that already uses rpkit's ``RPKitPlugin``.
+
+:class:`ScalekitLitestarPlugin` builds one :class:`~rpkit_scalekit.environment.ScalekitEnvironment`
+over rpkit's shared HTTP client, flows store and key cache, adds email-first login with routing,
+headless passwordless (OTP and magic link), IdP-initiated login and (with a secret) webhooks
+under ``path``, and maps every :class:`~rpkit_scalekit.errors.ScalekitError` to its status (the
+app's own exception handlers still win). List it *after* ``RPKitPlugin``.
+
+Routes (``path`` defaults to ``/auth/scalekit``):
+
+* ``GET|POST {path}/start`` — ``email`` (plus optional ``organization_id``, ``connection_id``,
+  ``provider``, ``domain_hint``, ``prompt``, ``return_to``): routes the login; SSO and social
+  logins get a 303 to Scalekit (JSON: ``{"next": "redirect", "location": ...}``). With
+  ``passwordless=True`` a POST whose route is the hosted page sends the email instead
+  (JSON: ``{"next": "verify", ...}``; a form: 303 to ``verify_page``). A GET never sends mail.
+* ``GET {path}/csrf`` — ``{"csrf_token": ...}`` for HTML forms (see below).
+* ``POST {path}/passwordless/send`` — ``email``, ``template`` (``SIGNIN``/``SIGNUP``),
+  ``template_variables`` (JSON only), ``return_to``.
+* ``POST {path}/passwordless/resend``, ``POST {path}/passwordless/verify`` (``code``),
+  ``GET {path}/passwordless/magic-link?link_token=...`` (the ``magiclink_auth_uri``).
+* ``GET {path}/idp-initiated?idp_initiated_login=<JWT>`` — Scalekit's "Initiate Login URL".
+* ``POST {path}/webhooks`` — only with ``webhook_secret``; ``user.logout`` ends that user's
+  sessions.
+
+The ``auth_request_id`` never leaves the server: it is kept in rpkit's flows store under the
+browser's transaction-cookie handle, so only the browser that asked for the email can verify it.
+
+CSRF: a POST is accepted as ``application/json`` (which a cross-site page cannot send without a
+CORS preflight this app does not grant) or as a form carrying ``csrf_token``, a double-submit
+token derived from the transaction handle (``GET {path}/csrf`` sets the cookie and returns it).
+Anything else is refused with 400, unread.
+
+Example:
+    >>> from litestar import Litestar
+    >>> from rpkit.litestar import RPKitConfig, RPKitPlugin
+    >>> from rpkit_scalekit import scalekit
+    >>> from rpkit_scalekit.litestar import ScalekitLitestarPlugin
+    >>> provider = scalekit("https://acme.scalekit.com", "skc_1", "s3cret")
+    >>> app = Litestar(plugins=[
+    ...     RPKitPlugin(RPKitConfig(providers=[provider], secret="x" * 32)),
+    ...     ScalekitLitestarPlugin(passwordless=True, verify_page="/check-your-email"),
+    ... ])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from litestar import Litestar, Request, Response
+from litestar.config.app import AppConfig
+from litestar.plugins import InitPlugin
+
+from rpkit.client import Identity
+from rpkit.errors import ConfigurationError
+from rpkit.litestar import RPKitPlugin
+from rpkit.litestar.responses import NO_STORE
+from rpkit_scalekit.environment import ScalekitEnvironment
+from rpkit_scalekit.errors import (
+    IdPInitiatedLoginError,
+    PasswordlessAttemptsExhaustedError,
+    PasswordlessCredentialError,
+    PasswordlessExpiredError,
+    PasswordlessUsedError,
+    ScalekitAPIError,
+    ScalekitAuthError,
+    ScalekitError,
+    ScalekitInputError,
+    ScalekitNotFoundError,
+    ScalekitRateLimitedError,
+    ScalekitUnavailableError,
+    WebhookVerificationError,
+)
+from rpkit_scalekit.limiter import PasswordlessLimits
+from rpkit_scalekit.passwordless import VerifyResult
+from rpkit_scalekit.routing import RouteHook
+
+if TYPE_CHECKING:
+    from rpkit.litestar.plugin import RPKitRuntime
+
+__all__ = [
+    "SCALEKIT_STATUS_AND_MESSAGE",
+    "ScalekitLitestarPlugin",
+    "UserHook",
+    "scalekit_error_response",
+]
+
+AnyRequest = Request[Any, Any, Any]
+UserHook = Callable[[VerifyResult, Identity], Awaitable[Identity | None]]
+"""Maps a verified passwordless email to the identity to sign in: it receives Scalekit's answer
+and the default identity (subject ``email:<address>``, claims ``email`` and
+``email_verified=True``) and returns the identity to use, or None to refuse the sign-in (403)."""
+
+SCALEKIT_STATUS_AND_MESSAGE: tuple[tuple[type[ScalekitError], int, str], ...] = (
+    (ScalekitInputError, 400, "Please check what you entered and try again."),
+    (ScalekitNotFoundError, 404, "This sign-in option does not exist."),
+    (ScalekitUnavailableError, 503, "Sign-in is unavailable right now. Please try again."),
+    (ScalekitAuthError, 503, "Sign-in is unavailable right now. Please try again."),
+    (ScalekitAPIError, 502, "Sign-in failed. Please try again."),
+    (
+        PasswordlessAttemptsExhaustedError,
+        429,
+        "Too many wrong codes. Please request a new email.",
+    ),
+    (ScalekitRateLimitedError, 429, "Too many attempts. Please wait a moment and try again."),
+    (PasswordlessExpiredError, 400, "This code or link has expired. Please request a new one."),
+    (PasswordlessUsedError, 400, "This code or link was already used. Please sign in again."),
+    (PasswordlessCredentialError, 400, "This code or link is not valid."),
+    (IdPInitiatedLoginError, 400, "This sign-in link is not valid. Please sign in again."),
+    (WebhookVerificationError, 400, "The webhook delivery was refused."),
+    (ScalekitError, 502, "Sign-in failed. Please try again."),
+)
+"""Error class → (status, what a person is told), as in :mod:`rpkit_scalekit.errors`; the first
+matching row wins."""
+
+
+def scalekit_error_response(request: AnyRequest, exc: ScalekitError) -> Response[Any]:
+    """Problem details (or a small page for browsers) with the status of ``exc`` and, for rate
+    limits, ``Retry-After``."""
+    status, message = next(
+        (s, m) for kind, s, m in SCALEKIT_STATUS_AND_MESSAGE if isinstance(exc, kind)
+    )
+    headers = dict(NO_STORE)
+    retry_after = getattr(exc, "retry_after", None)
+    if status == 429:
+        headers["Retry-After"] = str(retry_after if retry_after is not None else 60)
+    if _wants_json(request):
+        problem = {
+            "type": f"https://rpkit.dev/errors/{exc.code}",
+            "title": message,
+            "status": status,
+            "code": exc.code,
+        }
+        return Response(
+            problem, status_code=status, media_type="application/problem+json", headers=headers
+        )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Sign-in problem</title>"
+        "<meta name='referrer' content='no-referrer'></head><body>"
+        f"<h1>Sign-in problem</h1><p>{html.escape(message)}</p>"
+        f"<p><small>Error code: <code>{html.escape(exc.code)}</code></small></p>"
+        "<p><a href='/'>Back to the start</a></p></body></html>"
+    )
+    headers["Referrer-Policy"] = "no-referrer"
+    return Response(page, status_code=status, media_type="text/html", headers=headers)
+
+
+def _wants_json(request: AnyRequest) -> bool:
+    if request.method == "POST" and request.url.path.endswith("/webhooks"):
+        return True
+    accept = request.headers.get("accept", "")
+    content_type = request.headers.get("content-type", "")
+    return ("json" in accept and "text/html" not in accept) or "json" in content_type
+
+
+class ScalekitLitestarPlugin(InitPlugin):
+    """Scalekit's login, passwordless, IdP-initiated and webhook routes for Litestar.
+
+    Reach it with ``app.plugins.get(ScalekitLitestarPlugin)``; its :attr:`environment` is
+    available once the app has started.
+
+    Args:
+        provider_id: the id of the Scalekit ``ProviderConfig`` among ``RPKitPlugin``'s
+            providers.
+        path: prefix of these routes (no trailing ``/``).
+        passwordless: send headless passwordless emails from ``/start`` when routing finds no
+            SSO connection. Off: such logins go to Scalekit's hosted page with ``login_hint``.
+        verify_page: where a form POST lands after an email was sent ("enter your code"); None
+            answers JSON.
+        webhook_secret: the webhook endpoint's ``whsec_...`` secret(s); None adds no webhook
+            route.
+        user_hook: maps a verified passwordless email to an identity (see :data:`UserHook`).
+        api_client_id: management API client (the app's own client by default).
+        api_client_secret: its secret.
+        route_hook: adjusts each routing decision (see :class:`~rpkit_scalekit.LoginRouter`).
+        same_browser_origin: mirror of the dashboard's "same browser origin" setting.
+        limits: local passwordless limits (Scalekit's by default).
+        limiter_key: a secret shared by the workers, keying address hashes in the store.
+        magic_link_expires_in: seconds codes and links live; Scalekit's default (300) if None.
+    """
+
+    __slots__ = (
+        "_environment",
+        "api_client_id",
+        "api_client_secret",
+        "limiter_key",
+        "limits",
+        "magic_link_expires_in",
+        "passwordless",
+        "path",
+        "provider_id",
+        "route_hook",
+        "same_browser_origin",
+        "user_hook",
+        "verify_page",
+        "webhook_secret",
+    )
+
+    def __init__(
+        self,
+        *,
+        provider_id: str = "scalekit",
+        path: str = "/auth/scalekit",
+        passwordless: bool = False,
+        verify_page: str | None = None,
+        webhook_secret: str | Iterable[str] | None = None,
+        user_hook: UserHook | None = None,
+        api_client_id: str | None = None,
+        api_client_secret: str | None = None,
+        route_hook: RouteHook | None = None,
+        same_browser_origin: bool = False,
+        limits: PasswordlessLimits | None = None,
+        limiter_key: bytes | None = None,
+        magic_link_expires_in: int | None = None,
+    ) -> None:
+        if not path.startswith("/") or path.endswith("/"):
+            raise ConfigurationError("path must start with '/' and not end with one")
+        if verify_page is not None and not verify_page.startswith("/"):
+            raise ConfigurationError("verify_page must be a path on this app, such as '/verify'")
+        self.provider_id = provider_id
+        self.path = path
+        self.passwordless = passwordless
+        self.verify_page = verify_page
+        self.webhook_secret = (
+            webhook_secret
+            if webhook_secret is None or isinstance(webhook_secret, str)
+            else tuple(webhook_secret)
+        )
+        self.user_hook = user_hook
+        self.api_client_id = api_client_id
+        self.api_client_secret = api_client_secret
+        self.route_hook = route_hook
+        self.same_browser_origin = same_browser_origin
+        self.limits = limits
+        self.limiter_key = limiter_key
+        self.magic_link_expires_in = magic_link_expires_in
+        self._environment: ScalekitEnvironment | None = None
+
+    @property
+    def environment(self) -> ScalekitEnvironment:
+        """The environment's clients (available once the app has started)."""
+        if self._environment is None:
+            msg = "the Scalekit plugin is not started: run the app, with RPKitPlugin before it"
+            raise RuntimeError(msg)
+        return self._environment
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        from rpkit_scalekit._litestar_routes import build_router  # noqa: PLC0415 - cycle
+
+        app_config.route_handlers.append(build_router(self))
+        app_config.lifespan.append(self._lifespan)
+        handlers: dict[int | type[Exception], Any] = {ScalekitError: scalekit_error_response}
+        app_config.exception_handlers = {**handlers, **dict(app_config.exception_handlers or {})}
+        return app_config
+
+    def runtime(self, app: Litestar) -> RPKitRuntime:
+        """rpkit's runtime in ``app``."""
+        return app.plugins.get(RPKitPlugin).runtime
+
+    def start(self, app: Litestar) -> ScalekitEnvironment:
+        """Build the environment over rpkit's started core (idempotent)."""
+        runtime = self.runtime(app)
+        rp = runtime.rp
+        if self._environment is None:
+            http = runtime.http  # the one shared client rpkit's lifespan opened
+            self._environment = ScalekitEnvironment(
+                rp.provider(self.provider_id),
+                http=http,
+                store=rp.store,
+                jwks=rp.jwks,
+                api_client_id=self.api_client_id,
+                api_client_secret=self.api_client_secret,
+                route_hook=self.route_hook,
+                same_browser_origin=self.same_browser_origin,
+                limits=self.limits,
+                limiter_key=self.limiter_key,
+            )
+        return self._environment
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        with contextlib.suppress(RuntimeError):  # rpkit listed after us: built on first use
+            self.start(app)
+        try:
+            yield
+        finally:
+            self._environment = None
