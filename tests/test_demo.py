@@ -1,4 +1,5 @@
-"""The README's demo command serves the fake OP and the demo app on 127.0.0.1 and stops cleanly."""
+"""The README's demo command serves the app, the fake OP and the fake Scalekit on 127.0.0.1, signs
+people in with either, and stops cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -7,49 +8,148 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo" / "run.py"
+BANNER = re.compile(r"\s+(demo app|dev mailbox|fake OP|OP JWKS|fake Scalekit):\s+(\S+)")
 
 
 def _read_urls(process: subprocess.Popen[str], deadline: float) -> dict[str, str]:
     urls: dict[str, str] = {}
     assert process.stdout is not None
-    while len(urls) < 3 and time.monotonic() < deadline:
+    while len(urls) < 5 and time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
-        match = re.match(r"\s+(demo app|fake OP|OP JWKS):\s+(\S+)", line)
+        match = BANNER.match(line)
         if match:
             urls[match.group(1)] = match.group(2)
     return urls
 
 
-def test_demo_serves_the_fake_op_and_the_app_on_loopback_then_stops_on_ctrl_c():
+@pytest.fixture(scope="module")
+def demo() -> Iterator[tuple[dict[str, str], subprocess.Popen[str]]]:
     process = subprocess.Popen(  # noqa: S603 - our own demo script
-        [sys.executable, str(DEMO), "--port", "0", "--op-port", "0"],
+        [sys.executable, str(DEMO), "--port", "0", "--op-port", "0", "--scalekit-port", "0"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
     try:
-        urls = _read_urls(process, time.monotonic() + 30)
-        discovery = httpx.get(urls["fake OP"], timeout=5)
-        home = httpx.get(urls["demo app"], timeout=5)
-        health = httpx.get(urls["demo app"] + "health", timeout=5)
+        yield _read_urls(process, time.monotonic() + 30), process
     finally:
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=15)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=15)
+
+
+def _app(urls: dict[str, str]) -> str:
+    return urls["demo app"].rstrip("/")
+
+
+def _sign_in(client: httpx.Client, app: str, start: str) -> httpx.Response:
+    return client.get(f"{app}{start}", follow_redirects=True)
+
+
+def test_demo_serves_both_fake_providers_and_the_app_on_loopback(demo):
+    urls, _ = demo
+    discovery = httpx.get(urls["fake OP"], timeout=5)
+    scalekit = httpx.get(urls["fake Scalekit"], timeout=5)
+    home = httpx.get(urls["demo app"], timeout=5)
+    health = httpx.get(_app(urls) + "/health", timeout=5)
 
     issuer = urls["fake OP"].removesuffix("/.well-known/openid-configuration")
     assert urls["fake OP"].startswith("http://127.0.0.1:")
-    assert discovery.status_code == 200
     assert discovery.json()["issuer"] == issuer
     assert discovery.json()["jwks_uri"] == urls["OP JWKS"]
-    assert home.status_code == 200
-    assert issuer in home.text
-    assert health.json() == {"status": "ok", "issuer": issuer}
+    assert scalekit.json()["issuer"] == urls["fake Scalekit"].split("/.well-known")[0]
+    assert 'id="email-form"' in home.text
+    assert "Sign in with the fake OP" in home.text
+    assert "Sign in with Scalekit" in home.text
+    assert health.json()["issuers"][0] == issuer
+
+
+def test_signing_in_with_the_fake_op_shows_the_profile_and_calls_the_api(demo):
+    urls, _ = demo
+    app = _app(urls)
+    with httpx.Client(timeout=5) as client:
+        profile = _sign_in(client, app, "/auth/login/fake?return_to=/profile")
+        called = client.get(f"{app}/profile/api")
+
+    assert profile.url.path == "/profile"
+    assert "alice@wonderland.test" in profile.text
+    assert "&quot;status&quot;: 200" in called.text
+    assert "&quot;subject&quot;: &quot;alice&quot;" in called.text
+
+
+def test_an_sso_domain_email_signs_in_through_the_fake_scalekit(demo):
+    urls, _ = demo
+    app = _app(urls)
+    with httpx.Client(timeout=5) as client:
+        profile = _sign_in(client, app, "/auth/login/scalekit?login_hint=carol@sso.example")
+        shown = client.get(f"{app}/profile")
+
+    assert profile.status_code == 200
+    assert "Signed in with <b>scalekit</b> as <b>carol@sso.example</b>" in shown.text
+
+
+def test_a_passwordless_code_read_from_the_dev_mailbox_signs_in(demo):
+    urls, _ = demo
+    app = _app(urls)
+    with httpx.Client(timeout=5) as client:
+        sent = client.post(f"{app}/auth/scalekit/start", json={"email": "dora@example.org"})
+        mailbox = client.get(urls["dev mailbox"])
+        code = re.search(
+            r'<td class="to">dora@example.org</td><td><code class="otp">(\d{6})<', mailbox.text
+        )
+        assert code is not None
+        verified = client.post(
+            f"{app}/auth/scalekit/passwordless/verify", json={"code": code.group(1)}
+        )
+        profile = client.get(f"{app}/profile")
+
+    assert sent.json()["next"] == "verify"
+    assert verified.json()["signed_in"] is True
+    assert "Signed in with <b>scalekit</b> as <b>dora@example.org</b>" in profile.text
+
+
+def test_the_api_refuses_a_request_without_a_bearer_token(demo):
+    urls, _ = demo
+    answer = httpx.get(_app(urls) + "/api/me", timeout=5)
+
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_logout_ends_the_session_at_the_op_and_comes_back_to_the_app(demo):
+    urls, _ = demo
+    app = _app(urls)
+    with httpx.Client(timeout=5) as client:
+        profile = _sign_in(client, app, "/auth/login/fake?return_to=/profile")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', profile.text)
+        assert csrf is not None
+        back = client.post(
+            f"{app}/auth/logout",
+            data={"csrf_token": csrf.group(1), "return_to": "/?signed_out=1"},
+            follow_redirects=True,
+        )
+        after = client.get(f"{app}/profile", headers={"Accept": "text/html"})
+
+    hops = [str(r.url) for r in back.history]
+    assert any(hop.startswith(urls["fake OP"].split("/.well-known")[0]) for hop in hops)
+    assert "You are signed out." in back.text
+    assert after.status_code == 303
+    assert after.headers["location"].startswith("/?return_to=")
+
+
+def test_ctrl_c_stops_the_demo_cleanly(demo):
+    _, process = demo
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=15)
+
     assert process.returncode == 0
     assert "rpkit demo stopped" in output

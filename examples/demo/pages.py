@@ -1,0 +1,178 @@
+"""The demo's HTML: home (sign-in choices), profile, dev mailbox. Every value is escaped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+__all__ = ["home_page", "mailbox_page", "profile_page", "verify_page"]
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}
+nav a{margin-right:1rem} pre{background:#f4f4f4;padding:.75rem;overflow:auto}
+form{margin:.75rem 0} .notice{background:#eef7ee;padding:.5rem .75rem;border-radius:4px}
+table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
+"""
+
+
+def _layout(title: str, body: str, *, mailbox: bool) -> str:
+    nav = '<a href="/">Home</a><a href="/profile">Profile</a>'
+    if mailbox:
+        nav += '<a href="/mailbox">Dev mailbox</a>'
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><nav>{nav}</nav><h1>{escape(title)}</h1>"
+        f"{body}</body></html>"
+    )
+
+
+def _csrf_script(csrf_url: str) -> str:
+    """Fill each form's ``csrf_token`` from the Scalekit plugin's ``/csrf`` endpoint (which also
+    sets the transaction cookie the token is bound to) before it is submitted."""
+    return (
+        "<script>for (const form of document.querySelectorAll('form[data-csrf]')) {"
+        "form.addEventListener('submit', async (event) => {"
+        "if (form.elements.csrf_token.value) return; event.preventDefault();"
+        f"const answer = await fetch({json.dumps(csrf_url)}, {{credentials: 'same-origin'}});"
+        "form.elements.csrf_token.value = (await answer.json()).csrf_token; form.submit();"
+        "});}</script>"
+    )
+
+
+def _csrf_field(csrf_url: str | None) -> str:
+    return '<input type="hidden" name="csrf_token" value="">' if csrf_url else ""
+
+
+def home_page(
+    *,
+    providers: Iterable[tuple[str, str]],
+    email_action: str,
+    email_field: str,
+    csrf_url: str | None,
+    signed_in_as: str | None,
+    notice: str | None,
+    mailbox: bool,
+    sso_domain: str,
+) -> str:
+    """Sign-in choices: an email form and one link per provider."""
+    parts = [f'<p class="notice" id="notice">{escape(notice)}</p>'] if notice else []
+    if signed_in_as:
+        parts.append(
+            f'<p id="signed-in">Signed in as <b>{escape(signed_in_as)}</b>. '
+            '<a href="/profile">Your profile</a></p>'
+        )
+    parts.append(
+        f'<h2>Sign in with email</h2><form id="email-form" method="{_method(email_action)}" '
+        f'action="{escape(email_action)}"{" data-csrf" if csrf_url else ""}>'
+        f"{_csrf_field(csrf_url)}"
+        f'<input type="email" name="{escape(email_field)}" id="email" required '
+        'placeholder="you@company.test">'
+        '<input type="hidden" name="return_to" value="/profile">'
+        '<button type="submit">Continue</button></form>'
+        f"<p><small>Addresses at <code>{escape(sso_domain)}</code> go to enterprise SSO; "
+        "any other address gets a one-time code and a magic link"
+        f"{' (read them in the dev mailbox)' if mailbox else ''}.</small></p>"
+    )
+    links = "".join(
+        f'<li><a id="login-{escape(pid)}" href="/auth/login/{escape(pid)}?return_to=/profile">'
+        f"Sign in with {escape(title)}</a></li>"
+        for pid, title in providers
+    )
+    parts.append(f"<h2>Or pick a provider</h2><ul>{links}</ul>")
+    if csrf_url:
+        parts.append(_csrf_script(csrf_url))
+    return _layout("rpkit demo", "".join(parts), mailbox=mailbox)
+
+
+def verify_page(*, verify_action: str, resend_action: str, csrf_url: str, mailbox: bool) -> str:
+    """ "Check your email": the one-time code form, and a resend button."""
+    hint = ' (here: the <a href="/mailbox">dev mailbox</a>)' if mailbox else ""
+    body = (
+        f"<p>We sent you an email{hint} with a one-time code and a magic link. Type the code, "
+        "or open the link in this browser.</p>"
+        f'<form id="otp-form" method="post" action="{escape(verify_action)}" data-csrf>'
+        f"{_csrf_field(csrf_url)}"
+        '<input id="otp" name="code" inputmode="numeric" autocomplete="one-time-code" '
+        'pattern="[0-9]{6}" required placeholder="123456">'
+        '<button type="submit">Sign in</button></form>'
+        f'<form id="resend-form" method="post" action="{escape(resend_action)}" data-csrf>'
+        f'{_csrf_field(csrf_url)}<button type="submit">Send a new email</button></form>'
+        f"{_csrf_script(csrf_url)}"
+    )
+    return _layout("Check your email", body, mailbox=mailbox)
+
+
+def _method(action: str) -> str:
+    # rpkit's login route is a GET; a plugin's email start endpoint takes a POST.
+    return "get" if action.startswith("/auth/login/") else "post"
+
+
+def profile_page(
+    *,
+    identity: Mapping[str, Any],
+    claims: Mapping[str, Any],
+    csrf_token: str,
+    has_access_token: bool,
+    api_result: Mapping[str, Any] | None,
+    mailbox: bool,
+) -> str:
+    """Who is signed in, the API button, the logout button."""
+    body = (
+        f'<p id="who">Signed in with <b>{escape(str(identity["provider_id"]))}</b> as '
+        f"<b>{escape(str(claims.get('email') or identity['subject']))}</b></p>"
+        f'<h2>Identity</h2><pre id="identity">{escape(json.dumps(identity, indent=2))}</pre>'
+        f'<h2>Claims</h2><pre id="claims">{escape(json.dumps(claims, indent=2))}</pre>'
+        "<h2>Bearer-protected API</h2>"
+    )
+    if has_access_token:
+        body += (
+            '<form method="get" action="/profile/api"><button id="call-api" type="submit">'
+            "Call GET /api/me with my access token</button></form>"
+        )
+    else:
+        body += (
+            '<p id="no-access-token">This session holds no access token (a passwordless '
+            "sign-in proves the email only), so there is no API to call with it.</p>"
+        )
+    if api_result is not None:
+        body += f'<pre id="api-result">{escape(json.dumps(api_result, indent=2))}</pre>'
+    body += (
+        '<form method="post" action="/auth/logout">'
+        f'<input type="hidden" name="csrf_token" value="{escape(csrf_token)}">'
+        '<input type="hidden" name="return_to" value="/?signed_out=1">'
+        '<button id="logout" type="submit">Sign out</button></form>'
+    )
+    return _layout("Your profile", body, mailbox=mailbox)
+
+
+def mailbox_page(emails: list[dict[str, Any]]) -> str:
+    """The emails the fake Scalekit "sent", newest first, with code and magic link."""
+    if not emails:
+        body = '<p id="empty">No email yet. Sign in with an address outside the SSO domain.</p>'
+        return _layout("Dev mailbox", body, mailbox=True)
+    rows = "".join(_mail_row(i, email) for i, email in enumerate(emails))
+    body = (
+        "<p>Nothing is really sent: these are the emails the fake Scalekit would have sent.</p>"
+        "<table><thead><tr><th>To</th><th>Code</th><th>Magic link</th><th>Expires</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table>"
+    )
+    return _layout("Dev mailbox", body, mailbox=True)
+
+
+def _mail_row(index: int, email: dict[str, Any]) -> str:
+    link = email.get("link")
+    anchor = f'<a class="magic-link" href="{escape(link)}">Sign in</a>' if link else ""
+    return (
+        f'<tr class="email" id="email-{index}"><td class="to">{escape(email["email"])}</td>'
+        f'<td><code class="otp">{escape(email.get("otp") or "")}</code></td>'
+        f"<td>{anchor}</td><td>{_clock(email.get('expires_at'))}</td></tr>"
+    )
+
+
+def _clock(unix: Any) -> str:
+    if not isinstance(unix, int) or unix <= 0:
+        return ""
+    return datetime.fromtimestamp(unix, UTC).strftime("%H:%M:%S UTC")
