@@ -18,17 +18,13 @@ def _profile_claims(person: Person) -> dict[str, object]:
     return claims
 
 
-def _assert_signed_in_cookies(person: Person, *, transaction_cleared: bool = True) -> None:
+def _assert_signed_in_cookies(person: Person) -> None:
     cookies = person.cookies()
     session = cookies["rpkit_session"]
     assert session["httpOnly"] is True
     assert session["sameSite"] == "Lax"
     assert session["path"] == "/"
-    if transaction_cleared:  # the transaction cookie lives for the login only
-        assert "rpkit_txn" not in cookies
-    else:
-        # The Scalekit plugin's passwordless sign-in leaves it to expire (10 minutes).
-        assert cookies["rpkit_txn"]["httpOnly"] is True
+    assert "rpkit_txn" not in cookies  # the transaction cookie lives for the login only
 
 
 def _email_sign_in(person: Person, email: str) -> None:
@@ -102,7 +98,7 @@ def test_a_passwordless_code_from_the_dev_mailbox_signs_in(person: Person):
 
     assert PASSWORDLESS_EMAIL in person.text("#who")
     assert _profile_claims(person)["amr"] == ["otp"]
-    _assert_signed_in_cookies(person, transaction_cleared=False)
+    _assert_signed_in_cookies(person)
 
 
 def test_a_magic_link_from_the_dev_mailbox_signs_in(person: Person):
@@ -120,7 +116,7 @@ def test_a_magic_link_from_the_dev_mailbox_signs_in(person: Person):
 
     assert PASSWORDLESS_EMAIL in person.text("#who")
     assert _profile_claims(person)["amr"] == ["link"]
-    _assert_signed_in_cookies(person, transaction_cleared=False)
+    _assert_signed_in_cookies(person)
     assert person.page.locator("#no-access-token").is_visible()
 
     person.page.click("#logout")

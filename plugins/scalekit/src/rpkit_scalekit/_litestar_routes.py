@@ -243,6 +243,7 @@ class _Routes:
         else:
             response = Redirect(pending.return_to, status_code=303, headers=NO_STORE)
         runtime.set_session_cookie(response, session_id)
+        await runtime.end_login(response, handle, None)  # the handle cookie, unless still needed
         runtime.emit(request, "rpkit.login", identity=identity)
         return response
 

@@ -21,6 +21,8 @@ async def test_start_without_sso_sends_an_otp_and_the_code_signs_in(browser: Bro
     assert done.status_code == 200
     assert done.json() == {"signed_in": True, "return_to": "/inbox"}
     assert browser.sets_session(done)
+    txn = next(h for h in done.headers.get_list("set-cookie") if h.startswith("__Host-rpkit_txn="))
+    assert "Max-Age=0" in txn, "the spent login's handle cookie is deleted"
     me = await browser.whoami()
     assert me == {"subject": f"email:{EMAIL}", "email": EMAIL}
 
