@@ -2,8 +2,7 @@
 one-time values are spent once, a session's refresh reaches the OP once, and a Redis outage
 fails requests promptly instead of hanging them.
 
-Not covered here yet: passwordless attempt limits across workers, which come with the
-passwordless change (another engineer's).
+The passwordless limits across workers are in ``test_passwordless_limits.py``.
 """
 
 from __future__ import annotations
