@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from rpkit_scalekit.testing._wire import OAuthError, ParsedRequest, html_response, json_response
+from rpkit.testing._http import json_response
+from rpkit_scalekit.testing._wire import OAuthError, ParsedRequest, html_response
 from rpkit_scalekit.testing.registry import CodeGrant
 
 if TYPE_CHECKING:

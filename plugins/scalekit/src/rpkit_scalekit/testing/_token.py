@@ -14,9 +14,10 @@ from urllib.parse import unquote_plus
 
 import httpx
 
+from rpkit.testing._http import json_response
 from rpkit.testing.knobs import apply_edits
 from rpkit_scalekit.testing import _mint
-from rpkit_scalekit.testing._wire import NO_STORE, OAuthError, ParsedRequest, json_response
+from rpkit_scalekit.testing._wire import NO_STORE, OAuthError, ParsedRequest
 from rpkit_scalekit.testing.registry import FakeApplication, RefreshGrant, ScalekitSession
 
 if TYPE_CHECKING:

@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from rpkit.testing._http import json_response
+
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 ERROR_INFO_TYPE = "type.googleapis.com/scalekit.v1.errdetails.ErrorInfo"
 
@@ -197,17 +199,6 @@ async def parse(request: httpx.Request) -> ParsedRequest:
         except ValueError:
             parsed.json = None
     return parsed
-
-
-def json_response(
-    obj: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> httpx.Response:
-    """A JSON answer."""
-    return httpx.Response(
-        status,
-        content=json.dumps(obj).encode(),
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
 
 
 def html_response(text: str, status: int = 200) -> httpx.Response:
