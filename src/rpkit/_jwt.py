@@ -18,13 +18,14 @@ import math
 from collections.abc import Container, Mapping
 from typing import Any, Final, NamedTuple
 
-import msgspec
 from joserfc.jwk import OKPKey
 from joserfc.jws import JWSRegistry
 
+from rpkit._json import decode as decode_json
 from rpkit.jwks import VerificationKey
 
 __all__ = [
+    "MAX_NUMERIC_DATE",
     "MAX_TOKEN_LENGTH",
     "MISSING",
     "Compact",
@@ -45,6 +46,8 @@ MISSING: Final = object()
 """Default for ``claims.get`` that tells an absent claim from a JSON ``null``."""
 MAX_TOKEN_LENGTH = 65536
 """Longer tokens are refused before any decoding (bounds the work an attacker can cause)."""
+MAX_NUMERIC_DATE: Final = 2**40
+"""The largest NumericDate accepted (seconds, about year 36812); negative ones are refused too."""
 
 # base64url → the standard alphabet in one C-level pass; '+', '/' and '=' become '!', which the
 # strict standard decoder refuses, so only the URL-safe alphabet without padding is accepted.
@@ -133,9 +136,10 @@ class Compact(NamedTuple):
             Rejected: ``malformed`` when it is not base64url JSON of an object.
         """
         try:
-            claims = msgspec.json.decode(_b64url(self.payload_segment))
-        except (binascii.Error, msgspec.DecodeError) as exc:
+            payload = _b64url(self.payload_segment)
+        except binascii.Error as exc:
             raise Rejected("malformed", "the payload is not base64url-encoded JSON") from exc
+        claims = decode_json(payload, _malformed_payload)
         if type(claims) is not dict:
             raise Rejected("malformed", "the payload is not a JSON object")
         return claims
@@ -168,15 +172,24 @@ def parse_compact(token: str) -> Compact:
 
 def _decode_head(head: bytes, signature: bytes) -> tuple[dict[str, Any], bytes]:
     try:
-        header = msgspec.json.decode(_b64url(head))
+        raw_header = _b64url(head)
         decoded_signature = _b64url(signature)
-    except (binascii.Error, msgspec.DecodeError) as exc:
+    except binascii.Error as exc:
         raise Rejected("malformed", "the header or signature is not valid base64url") from exc
+    header = decode_json(raw_header, _malformed_header)
     if type(header) is not dict or type(header.get("alg")) is not str:
         raise Rejected("malformed", "the header is not a JSON object with a string 'alg'")
     if "crit" in header:
         raise Rejected("crit", f"the header marks {show(header['crit'])} critical; none is known")
     return header, decoded_signature
+
+
+def _malformed_header() -> Rejected:
+    return Rejected("malformed", "the header is not JSON")
+
+
+def _malformed_payload() -> Rejected:
+    return Rejected("malformed", "the payload is not base64url-encoded JSON")
 
 
 def _b64url(segment: bytes) -> bytes:
@@ -242,13 +255,18 @@ def audiences(claims: Mapping[str, Any]) -> tuple[str, ...]:
 
 def integer(claims: Mapping[str, Any], name: str) -> int:
     """A required NumericDate claim, in whole seconds. RFC 7519 §2 allows fractions, so a finite
-    float is floored; bools, strings and other types are refused."""
+    float is floored; bools, strings and other types are refused, and so is a value outside
+    ``0..MAX_NUMERIC_DATE`` (arithmetic on it could overflow a float or a store's expiry)."""
     value = claims.get(name)
     if type(value) is int:  # the common case first; excludes bool
-        return int(value)
-    if type(value) is float and math.isfinite(value):
-        return math.floor(value)
-    raise Rejected(name, f"{name} is missing or not a number")
+        seconds = int(value)
+    elif type(value) is float and math.isfinite(value):
+        seconds = math.floor(value)
+    else:
+        raise Rejected(name, f"{name} is missing or not a number")
+    if not 0 <= seconds <= MAX_NUMERIC_DATE:
+        raise Rejected(name, f"{name} is not a date between 1970 and year 36812")
+    return seconds
 
 
 def check_times(

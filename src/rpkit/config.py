@@ -63,17 +63,19 @@ ASYMMETRIC_ALGS = frozenset(
 )
 _PROVIDER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_LEEWAY = 120
+MAX_IAT_AGE = 366 * 86400
+"""Longest ``max_iat_age``: it also bounds how long a back-channel logout ``jti`` is kept."""
 
 
 def is_loopback_http(url: str) -> bool:
-    """True for ``http://`` URLs on 127.0.0.0/8, ``[::1]`` or ``localhost``."""
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
+    """True for ``http://`` URLs on 127.0.0.0/8, ``[::1]`` or ``localhost``; False for anything
+    else, including text ``urlsplit`` cannot parse (an unbalanced ``[``)."""
     try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
+        parts = urlsplit(url)
+        hostname = parts.hostname
+        if parts.scheme != "http" or not hostname:
+            return False
+        return hostname == "localhost" or ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
 
@@ -111,8 +113,9 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Clock tolerance in seconds for ``exp``, ``nbf`` and ``iat`` (at most 120). Larger values
     accept tokens that are already expired."""
     max_iat_age: int = 600
-    """Reject ID tokens whose ``iat`` is older than this many seconds (row 31). In the code flow
-    the provider mints the token at the exchange, so minutes are plenty."""
+    """Reject ID and logout tokens whose ``iat`` is older than this many seconds (row 31), at
+    most a year. In the code flow the provider mints the token at the exchange, so minutes are
+    plenty; a logout token's ``jti`` is remembered for about this long."""
     max_age: int | None = None
     """Ask for re-authentication older than this many seconds (``max_age``); makes ``auth_time``
     required and checked (row 35)."""
@@ -178,10 +181,13 @@ def _problems(config: ProviderConfig) -> list[str]:
 
 
 def _identity_problems(config: ProviderConfig) -> list[str]:
-    issuer = urlsplit(config.issuer)
     problems = []
     if not _PROVIDER_ID.match(config.id):
         problems.append("id must be 1-63 characters of a-z, 0-9, '_' and '-'")
+    try:
+        issuer = urlsplit(config.issuer)
+    except ValueError:  # an unbalanced '[' or ']'
+        issuer = urlsplit("")
     if issuer.query or issuer.fragment or not issuer.netloc:
         problems.append("issuer must be an absolute URL without query or fragment")
     if issuer.scheme != "https" and not (
@@ -220,8 +226,8 @@ def _validation_problems(config: ProviderConfig) -> list[str]:
         )
     if not 0 <= config.leeway <= MAX_LEEWAY:
         problems.append(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
-    if config.max_iat_age <= 0:
-        problems.append("max_iat_age must be positive")
+    if not 0 < config.max_iat_age <= MAX_IAT_AGE:
+        problems.append(f"max_iat_age must be between 1 and {MAX_IAT_AGE} seconds (a year)")
     if config.max_age is not None and config.max_age < 0:
         problems.append("max_age must be zero or positive")
     if config.default_token_lifetime <= 0:

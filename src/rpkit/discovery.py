@@ -26,6 +26,7 @@ import msgspec
 from authlib.oidc.discovery import OpenIDProviderMetadata
 
 from rpkit._frozen import freeze
+from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
 from rpkit.config import ProviderConfig, is_loopback_http
 from rpkit.errors import ConfigurationError, DiscoveryError, IssuerMismatchError
@@ -209,11 +210,7 @@ def parse_metadata(content: bytes, config: ProviderConfig) -> ProviderMetadata:
         IssuerMismatchError: the document names another issuer.
         DiscoveryError: not a JSON object, or a member is missing, of the wrong type or insecure.
     """
-    try:
-        document = msgspec.json.decode(content)
-    except msgspec.DecodeError as exc:
-        msg = "the discovery document is not JSON"
-        raise DiscoveryError(msg) from exc
+    document = decode_json(content, _not_json)
     if not isinstance(document, dict):
         msg = "the discovery document is not a JSON object"
         raise DiscoveryError(msg)
@@ -225,6 +222,10 @@ def parse_metadata(content: bytes, config: ProviderConfig) -> ProviderMetadata:
         msg = f"the discovery document is invalid: {problem}"
         raise DiscoveryError(msg)
     return metadata
+
+
+def _not_json() -> DiscoveryError:
+    return DiscoveryError("the discovery document is not JSON")
 
 
 def _check_issuer(document: dict[str, Any], expected: str) -> None:
@@ -250,7 +251,11 @@ def _check_members(document: dict[str, Any], config: ProviderConfig) -> None:
 
 
 def _check_url(name: str, url: str, allow_insecure_http: bool) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unbalanced '[' or ']'
+        msg = f"{name} is not a valid URL: {url!r}"
+        raise DiscoveryError(msg) from exc
     if parts.scheme == "https" and parts.hostname:
         return
     if allow_insecure_http and is_loopback_http(url):

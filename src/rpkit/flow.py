@@ -49,6 +49,7 @@ _KEY_PREFIX = "rpkit:txn:"
 _FRONT_CHANNEL_TOKENS = ("id_token", "access_token", "token", "refresh_token")
 _PROMPTS = frozenset({"none", "login", "consent", "select_account", "create"})
 _PARAM_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{1,512}$")
+_MAX_AGE = re.compile(r"[0-9]{1,9}")
 
 
 class Transaction(msgspec.Struct, frozen=True, kw_only=True):
@@ -115,8 +116,9 @@ def validate_params(config: ProviderConfig, params: Mapping[str, str] | None) ->
             raise ConfigurationError(f"authorization parameter {name!r} has a malformed value")
     if "prompt" in merged and not set(merged["prompt"].split()) <= _PROMPTS:
         raise ConfigurationError(f"prompt must be made of {sorted(_PROMPTS)}")
-    if "max_age" in merged and not merged["max_age"].isdigit():
-        raise ConfigurationError("max_age must be a number of seconds")
+    # Not str.isdigit(), which is true for '²' that int() refuses; 9 digits is 31 years.
+    if "max_age" in merged and not _MAX_AGE.fullmatch(merged["max_age"]):
+        raise ConfigurationError("max_age must be a number of seconds (1 to 9 ASCII digits)")
     return merged
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ import httpx
 import msgspec
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
+from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
 from rpkit.errors import ConfigurationError, JWKSError
 
@@ -62,6 +64,10 @@ class _Candidate(NamedTuple):
 
 class _JWKSDocument(msgspec.Struct):
     keys: list[Any]
+
+
+_decode_key_set = msgspec.json.Decoder(_JWKSDocument).decode
+_SECONDS = re.compile(r"[0-9]{1,10}")
 
 
 class _KeySet:
@@ -275,24 +281,28 @@ def _header_kid(header: Mapping[str, Any]) -> str | None:
 
 
 def _max_age(cache_control: str | None) -> int | None:
-    """``max-age`` in seconds; 0 for ``no-store``/``no-cache``; None when neither is given."""
+    """``max-age`` in seconds; 0 for ``no-store``/``no-cache``; None when neither is given.
+
+    A ``max-age`` that is not 1-10 ASCII digits (``²``, thousands of digits) counts as not
+    given: ``int()`` would refuse the first and the cache bounds clamp any real one anyway.
+    """
     result = None
     for directive in (cache_control or "").split(","):
         name, _, value = directive.strip().partition("=")
         name = name.lower()
         if name in ("no-store", "no-cache"):
             return 0
-        if name == "max-age" and value.strip('"').isdigit():
-            result = int(value.strip('"'))
+        if name == "max-age" and _SECONDS.fullmatch(value := value.strip('"')):
+            result = int(value)
     return result
 
 
 def _parse_key_set(content: bytes, jwks_uri: str, expires_at: float) -> _KeySet:
-    try:
-        document = msgspec.json.decode(content, type=_JWKSDocument)
-    except msgspec.DecodeError as exc:
+    def not_a_key_set() -> JWKSError:
         msg = f"{jwks_uri} did not return a JWK Set (a JSON object with a 'keys' array)"
-        raise JWKSError(msg, unavailable=True) from exc
+        return JWKSError(msg, unavailable=True)
+
+    document = decode_json(content, not_a_key_set, _decode_key_set)
     raw = [jwk for jwk in document.keys if isinstance(jwk, dict)]
     candidates = tuple(c for c in (_import(jwk, jwks_uri) for jwk in raw) if c is not None)
     if not candidates:

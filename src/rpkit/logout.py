@@ -125,7 +125,11 @@ async def check_logout_token(
         LogoutTokenValidationError: any failed check, ``reason="replay"`` for a seen ``jti``.
     """
     logout = await validator.validate_logout_token(token, config=config, metadata=metadata)
-    remember_for = max(logout.exp - now, 0) + config.leeway + 60
+    # The token is accepted only while now < min(exp, iat + max_iat_age) + leeway, so the jti
+    # need not outlive that; an exp in year 30000 would overflow the store's expiry. Bounded by
+    # max_iat_age + 2 * leeway + 60, since iat <= now + leeway.
+    accepted_until = min(logout.exp, logout.iat + config.max_iat_age)
+    remember_for = max(0, accepted_until - now) + config.leeway + 60
     if not await store.add(f"{_JTI_PREFIX}{logout.iss}:{logout.jti}", b"1", remember_for):
         raise LogoutTokenValidationError("replay", "this logout token was already used")
     return logout

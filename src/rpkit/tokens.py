@@ -27,6 +27,7 @@ import msgspec
 
 from rpkit._client_auth import client_auth
 from rpkit._frozen import freeze
+from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
 from rpkit.config import ProviderConfig
 from rpkit.discovery import ProviderMetadata
@@ -42,6 +43,7 @@ _ERROR_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _UNREADABLE = "unreadable_error"
 _REDACTED = "<redacted>"
 _BEARER = "bearer"  # RFC 6750; compared case-insensitively (RFC 6749 §5.1, row 19)
+_MAX_EXPIRES_IN = 2**31 - 1  # 68 years
 
 
 class TokenSet(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,7 +85,9 @@ class _TokenResponse(msgspec.Struct, kw_only=True):
 
     access_token: str | None = None
     token_type: str | None = None
-    expires_in: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # Bounded so expires_at stays a sane epoch time: 10**400 would break every later float
+    # comparison with the clock (the session's refresh check raised OverflowError).
+    expires_in: Annotated[int, msgspec.Meta(ge=0, le=_MAX_EXPIRES_IN)] | None = None
     refresh_token: str | None = None
     id_token: str | None = None
     scope: str | None = None
@@ -230,11 +234,12 @@ def _check(config: ProviderConfig, body: _TokenResponse, *, require_id_token: bo
 def _decode(config: ProviderConfig, response: httpx.Response) -> dict[str, Any]:
     """The body as a JSON object, whatever the status (error bodies are JSON too)."""
     status = response.status_code
-    try:
-        document = msgspec.json.decode(response.content)
-    except msgspec.DecodeError as exc:
+
+    def not_json() -> TokenExchangeError:
         msg = f"the token endpoint answered HTTP {status} with a body that is not JSON"
-        raise _error(config, msg) from exc
+        return _error(config, msg)
+
+    document = decode_json(response.content, not_json)
     if not isinstance(document, dict):
         msg = f"the token endpoint answered HTTP {status} with JSON that is not an object"
         raise _error(config, msg)

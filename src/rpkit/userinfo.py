@@ -26,9 +26,9 @@ from types import MappingProxyType
 from typing import Any
 
 import httpx
-import msgspec
 
 from rpkit._frozen import freeze
+from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
 from rpkit.config import ProviderConfig
 from rpkit.discovery import ProviderMetadata
@@ -151,12 +151,12 @@ def _json_claims(response: httpx.Response, media_type: str) -> Mapping[str, Any]
     if media_type != _JSON:
         msg = f"UserInfo answered {media_type or 'no content type'!r}, expected {_JSON!r}"
         raise UserInfoError(msg, reason="not_json")
-    try:
-        document = msgspec.json.decode(response.content)
-    except msgspec.DecodeError as exc:
-        msg = "UserInfo answered invalid JSON"
-        raise UserInfoError(msg, reason="not_json") from exc
+    document = decode_json(response.content, _invalid_json)
     return _object(document)
+
+
+def _invalid_json() -> UserInfoError:
+    return UserInfoError("UserInfo answered invalid JSON", reason="not_json")
 
 
 def _object(document: Any) -> Mapping[str, Any]:

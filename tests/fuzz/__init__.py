@@ -9,8 +9,9 @@ OP for bad input.
 * ``test_documents.py`` — JWKS and discovery documents of any shape, any status and
   ``Cache-Control``.
 * ``test_backchannel_logout.py`` — the back-channel logout route's form body.
-* ``test_known_bugs.py`` — ``xfail(strict=True)`` reproductions of crashes found here, and the
-  predicates that keep those inputs out of the property tests until they are fixed.
+* ``test_known_bugs.py`` — minimal regression tests for the crashes found here (the property
+  tests cover those inputs too), and ``xfail(strict=True)`` reproductions of the bugs not fixed
+  yet, with the predicates that keep the property tests off them.
 
 Passwordless request bodies (the Scalekit plugin's OTP and magic-link routes) are not fuzzed yet:
 add ``test_passwordless.py`` here, decorate each property test with ``@fuzz(n)`` from

@@ -1,8 +1,8 @@
 """Hypothesis strategies for what an attacker or a broken identity provider can send: JSON of any
 shape, compact-JWS look-alikes, query strings and request bodies.
 
-JSON nesting stays shallow here (``max_leaves``); nesting deep enough to exhaust the recursion
-limit is a known bug with its own reproductions in ``test_known_bugs.py``.
+Generated JSON stays shallow (``max_leaves``); ``odd_json`` adds the deep and malformed
+documents that once crashed rpkit's decoders (``test_known_bugs.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,18 @@ CALLBACK_NAMES = (
 )
 FRONT_CHANNEL_TOKENS = ("id_token", "access_token", "token", "refresh_token")
 HUGE = (10**400, -(10**400), 10**30, 2**63, 2**64 + 1, 2**53 + 1)
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+DEEP = _nested(600)
+"""Arrays 600 deep: msgspec decodes them, but rpkit's recursive ``freeze`` could not walk them
+(rpkit now refuses JSON deeper than ``rpkit._json.MAX_DEPTH``)."""
 
 
 def b64url(data: bytes) -> str:
@@ -73,6 +85,9 @@ odd_json = st.sampled_from(
         b"\xef\xbb\xbf{}",
         b'{"alg":"RS256"}garbage',
         b"[" * 64 + b"]" * 64,
+        b'{"a":' + b"[" * 600 + b"]" * 600 + b"}",  # msgspec decodes it; rpkit's depth limit not
+        b"[" * 5000 + b"]" * 5000,  # RecursionError in msgspec
+        b'{"alg":"RS256","kid":"\xa7"}',  # UnicodeDecodeError in msgspec
         b'{"alg":"\\u0000RS256"}',
         b"\xff\xfe",
     ]

@@ -17,11 +17,7 @@ from hypothesis import strategies as st
 from tests.fuzz._budget import fuzz
 from tests.fuzz.conftest import op_counts, subject_of
 from tests.fuzz.strategies import Body, Recipe, bodies, param_values, token_recipes
-from tests.fuzz.test_known_bugs import (
-    header_crashes_parse,
-    logout_exp_overflows,
-    time_claim_overflows,
-)
+from tests.fuzz.test_known_bugs import logout_token_sent_twice_may_verify
 from tests.fuzz.test_tokens import claim_edits, edited, honest_claims, honest_header, sign
 from tests.litestar.conftest import BASE, Browser
 
@@ -89,7 +85,8 @@ async def test_a_backchannel_logout_body_of_any_shape_ends_nothing_unless_signed
     sid = next(reversed(op.sessions))
     honest = op.minter.mint_logout_token(audience="rpkit-test-client", subject="alice", sid=sid)
     token = recipe.apply(honest).text if recipe is not None else None
-    assume(token is None or not header_crashes_parse(token))
+    may_verify = recipe is not None and recipe.apply(honest).may_verify
+    assume(not logout_token_sent_twice_may_verify(delivery.twice, may_verify))
     before = op_counts(op)
 
     response = await post(signed_in, delivery, token)
@@ -116,8 +113,6 @@ async def test_a_signed_logout_token_ends_exactly_the_sessions_it_names(
     now = op.now()
     fresh = {"sid": sid, "jti": secrets.token_urlsafe(8)}
     claims = edited(honest_claims(op, "logout") | fresh, edits, now)
-    assume(not logout_exp_overflows(claims, now))
-    assume(not time_claim_overflows(claims))
     before = op_counts(op)
 
     response = await post(signed_in, delivery, sign(op, honest_header(op, "logout"), claims))

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 from joserfc.jws import JWSRegistry
 
@@ -32,11 +32,14 @@ from rpkit.testing import ABSENT, FakeOP
 from rpkit.testing.knobs import apply_edits
 from tests.fuzz._budget import fuzz
 from tests.fuzz.conftest import Core
-from tests.fuzz.strategies import HUGE, Recipe, b64url, encode_json, json_values, token_recipes
-from tests.fuzz.test_known_bugs import (
-    header_crashes_parse,
-    logout_exp_overflows,
-    time_claim_overflows,
+from tests.fuzz.strategies import (
+    DEEP,
+    HUGE,
+    Recipe,
+    b64url,
+    encode_json,
+    json_values,
+    token_recipes,
 )
 
 NONCE = "n-0S6_WzA2Mj"
@@ -149,7 +152,6 @@ async def test_any_string_is_refused_with_each_kinds_error_unless_it_verifies(
 ):
     honest = sign(core.op, honest_header(core.op, kind), honest_claims(core.op, kind))
     token = recipe.apply(honest)
-    assume(not header_crashes_parse(token.text))
 
     for validator in KINDS:
         outcome = await validate(core, validator, token.text)
@@ -219,12 +221,15 @@ claim_values = st.one_of(
             True,
             1.5,
             1e308,
+            DEEP,
             *HUGE,
         ]
     ),
 )
 time_values = st.one_of(
     st.builds(FromNow, st.one_of(st.integers(-(10**12), 10**12), st.floats(-1e6, 1e6))),
+    # In range (below MAX_NUMERIC_DATE) but past year 9999: a store's datetime expiry overflows.
+    st.sampled_from([FromNow(3 * 10**11), FromNow(10**12)]),
     st.sampled_from(HUGE),
     st.floats(allow_nan=False, allow_infinity=False),
     json_values,
@@ -250,8 +255,6 @@ async def test_signed_claims_of_any_shape_are_checked_not_crashed_on(
 ):
     now = core.op.now()
     claims = edited(honest_claims(core.op, kind), edits, now)
-    assume(kind == "access" or not time_claim_overflows(claims))
-    assume(kind != "logout" or not logout_exp_overflows(claims, now))
     token = sign(core.op, honest_header(core.op, kind), claims)
 
     outcome = await validate(core, kind, token)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -51,6 +50,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.security.base import AbstractSecurityConfig
 from litestar.utils.sync import ensure_async_callable
 
+from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
 from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.errors import AccessTokenValidationError, ConfigurationError, JWKSError
@@ -214,12 +214,17 @@ def _unverified_issuer(token: str) -> str:
         raise AccessTokenValidationError(reason, "the token is not a three-part compact JWS")
     payload = parts[1]
     try:
-        iss = _decode_issuer(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).iss
-    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
-        raise AccessTokenValidationError("malformed", "the payload is not base64url JSON") from exc
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    except ValueError as exc:  # binascii.Error, or a non-ASCII str
+        raise _malformed_payload() from exc
+    iss = decode_json(raw, _malformed_payload, _decode_issuer).iss
     if type(iss) is not str:
         raise AccessTokenValidationError("iss", "the token has no string iss")
     return iss
+
+
+def _malformed_payload() -> AccessTokenValidationError:
+    return AccessTokenValidationError("malformed", "the payload is not base64url JSON")
 
 
 def _keys_unreachable(exc: AccessTokenValidationError) -> bool:

@@ -124,7 +124,7 @@ def _logout_handlers(runtime: RPKitRuntime, opt: dict[str, Any]) -> list[Any]:
             runtime.clear_cookie(response, runtime.session_cookie)
             return response
         presented = form.get("csrf_token") or request.headers.get("x-csrf-token") or ""
-        if not hmac.compare_digest(str(presented), data.csrf_token):
+        if not hmac.compare_digest(str(presented).encode(), data.csrf_token.encode()):
             raise PermissionDeniedError("logout needs this app's CSRF token", requirement="csrf")
         await runtime.sessions.destroy(session_id)  # the local session ends first (row 50)
         handle = runtime.browser_handle(request) or new_handle()
