@@ -15,7 +15,11 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
-from rpkit.errors import DuplicateParameterError, PermissionDeniedError
+from rpkit.errors import (
+    DuplicateParameterError,
+    LogoutTokenValidationError,
+    PermissionDeniedError,
+)
 from rpkit.flow import safe_return_to
 from rpkit.litestar._cookies import binding_of, new_handle
 from rpkit.litestar.responses import NO_STORE, PRIVATE, private_error_response
@@ -161,7 +165,10 @@ def _logout_handlers(runtime: RPKitRuntime, opt: dict[str, Any]) -> list[Any]:
         request: AnyRequest, provider_id: FromPath[str]
     ) -> Response[dict[str, Any]]:
         form = await request.form()
-        token = form.get("logout_token")
+        tokens = form.getall("logout_token", [])
+        if len(tokens) > 1:
+            raise LogoutTokenValidationError("malformed", "the request repeats logout_token")
+        token = tokens[0] if tokens else None
         logout_token = await runtime.rp.backchannel_logout(provider_id, str(token or ""))
         await runtime.sessions.end_for_logout(provider_id, logout_token.sid, logout_token.sub)
         return Response({}, status_code=200, headers=NO_STORE)
@@ -197,7 +204,10 @@ def _same_origin_path(target: str | None, origin: str) -> str | None:
         return None
     if target.startswith("/"):
         return target
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # an unbalanced '[' in the host, say
+        return None
     if f"{parts.scheme}://{parts.netloc}".lower() != origin.lower() or not parts.path:
         return None
     return parts.path + (f"?{parts.query}" if parts.query else "")
