@@ -94,7 +94,7 @@ class _Routes:
         if kind == "application/json":
             try:
                 values = msgspec.json.decode(await request.body())
-            except msgspec.DecodeError:
+            except (ValueError, RecursionError):  # msgspec's errors, bad UTF-8, deep nesting
                 raise UnsupportedBodyError("the body is not JSON", field="body") from None
             if not isinstance(values, dict):
                 raise UnsupportedBodyError("the body is not a JSON object", field="body")
@@ -106,7 +106,7 @@ class _Routes:
             expected = csrf_token(secret, handle) if handle else ""
             if not (isinstance(presented, str) and expected):
                 raise PermissionDeniedError("this form needs its CSRF token", requirement="csrf")
-            if not hmac.compare_digest(presented, expected):
+            if not hmac.compare_digest(presented.encode(), expected.encode()):
                 raise PermissionDeniedError("this form needs its CSRF token", requirement="csrf")
             return _Body({k: v for k, v in form.items() if isinstance(v, str)}, json=False)
         raise UnsupportedBodyError("send JSON or a form with its CSRF token", field="body")
@@ -225,7 +225,9 @@ class _Routes:
     ) -> Response[Any]:
         """A session for the verified email, under a new id; the pending record is spent."""
         runtime = self.runtime(request)
-        state_matches = result.state is None or hmac.compare_digest(result.state, pending.state)
+        state_matches = result.state is None or hmac.compare_digest(
+            result.state.encode(), pending.state.encode()
+        )
         if not state_matches or result.email.lower() != pending.email.lower():
             raise PasswordlessInvalidCredentialError("the verified request is not this browser's")
         await runtime.rp.store.delete(_PENDING + binding_of(handle))

@@ -84,7 +84,7 @@ def decode_object(content: bytes) -> dict[str, Any] | None:
     """A JSON object with snake_case keys, or None when the body is not one."""
     try:
         value = msgspec.json.decode(content)
-    except msgspec.DecodeError:
+    except (ValueError, RecursionError):  # msgspec errors, bad UTF-8, deep nesting
         return None
     return normalise(value) if type(value) is dict else None
 
@@ -93,8 +93,8 @@ def int_value(value: Any) -> int | None:
     """An integer sent as a JSON number or, for int64, a decimal string; None otherwise."""
     if type(value) is int:
         return int(value)
-    if type(value) is str and value.isascii() and value.lstrip("-").isdigit():
-        return int(value)
+    if type(value) is str and len(value) <= 20 and value.isascii() and value.lstrip("-").isdigit():
+        return int(value)  # int64 has at most 19 digits and a sign
     return None
 
 
@@ -154,8 +154,8 @@ def _retry_after(value: str | None, now: float) -> int | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return min(int(value), _MAX_RETRY_AFTER)
+    if value.isascii() and value.isdigit():
+        return _MAX_RETRY_AFTER if len(value) > 10 else min(int(value), _MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

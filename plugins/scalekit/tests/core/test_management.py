@@ -291,3 +291,22 @@ def test_plain_http_environments_are_refused_except_loopback_in_development(http
 def test_repr_shows_no_secret(http, clock: Clock):
     api = ManagementClient(http, env_url=ENV, client_id="a", client_secret=CLIENT_SECRET)
     assert CLIENT_SECRET not in repr(api)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"code": "\xa7"}', b"[" * 5000, b'{"a":' * 3000],
+    ids=["bad-utf8", "deep-list", "deep-object"],
+)
+def test_an_error_body_that_crashes_the_json_decoder_is_no_object(content: bytes):
+    from rpkit_scalekit._wire import decode_object
+
+    assert decode_object(content) is None
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 5000, "-" + "1" * 40])
+def test_odd_numbers_on_the_wire_are_not_numbers(value: str):
+    from rpkit_scalekit._wire import _retry_after, int_value
+
+    assert int_value(value) is None
+    assert _retry_after(value, 0.0) in (None, 3600)
