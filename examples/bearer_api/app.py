@@ -11,8 +11,6 @@ token from each is printed for ``curl``.
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,7 +62,11 @@ def create_app(
 def main() -> None:
     """Serve two fake OPs and the API on 127.0.0.1 until Ctrl-C; print a token of each."""
     from rpkit.testing import FakeClient, FakeOP  # noqa: PLC0415 - development only
-    from rpkit.testing.server import ServerThread, bind_loopback  # noqa: PLC0415
+    from rpkit.testing.server import (  # noqa: PLC0415
+        ServerThread,
+        bind_loopback,
+        serve_until_interrupted,
+    )
 
     servers, issuers = [], []
     client = FakeClient(client_id="orders-cli", access_token_audience=API_AUDIENCE)
@@ -81,12 +83,7 @@ def main() -> None:
         server.start()
     api = f"http://127.0.0.1:{api_sock.getsockname()[1]}"
     print(f'bearer_api example: curl -H "Authorization: Bearer <token>" {api}/orders', flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
-    for server in reversed(servers):
-        server.stop()
+    serve_until_interrupted(servers)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import html
 import secrets
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +68,11 @@ def create_app(
 def main() -> None:
     """Serve a fake Acme ID tenant and the app on 127.0.0.1 until Ctrl-C."""
     from rpkit.testing import FakeClient, FakeOP  # noqa: PLC0415 - development only
-    from rpkit.testing.server import ServerThread, bind_loopback  # noqa: PLC0415
+    from rpkit.testing.server import (  # noqa: PLC0415
+        ServerThread,
+        bind_loopback,
+        serve_until_interrupted,
+    )
 
     app_sock, op_sock = bind_loopback(0), bind_loopback(0)
     app_url = f"http://127.0.0.1:{app_sock.getsockname()[1]}"
@@ -88,12 +90,7 @@ def main() -> None:
     for server in servers:
         server.start()
     print(f"custom_provider example: {app_url}/ (Ctrl-C stops it)", flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
-    for server in reversed(servers):
-        server.stop()
+    serve_until_interrupted(servers)
 
 
 if __name__ == "__main__":

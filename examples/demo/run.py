@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import sys
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app import DemoConfig, create_app
 from idps import generic_provider, scalekit_provider
 
-from rpkit.testing.server import ServerThread, bind_loopback
+from rpkit.testing.server import ServerThread, bind_loopback, serve_until_interrupted
 
 DEFAULT_APP_PORT = 8000
 DEFAULT_OP_PORT = 9400
@@ -85,15 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     if config.redis_url:
         print(f"  {'stores:':<15}Redis", flush=True)
 
-    stop = threading.Event()
-    # Explicit handlers: a shell that backgrounds the command may have set SIGINT to "ignore".
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     try:
-        stop.wait()
+        serve_until_interrupted(servers)
     finally:
-        for server in reversed(servers):
-            server.stop()
         print("rpkit demo stopped", flush=True)
     return 0
 

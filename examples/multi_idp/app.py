@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import html
 import secrets
-import signal
-import threading
 from collections.abc import Sequence
 
 import httpx
@@ -84,7 +82,11 @@ def _page(title: str, body: str) -> Response[str]:
 def main() -> None:
     """Serve two fake OPs and the app on 127.0.0.1 until Ctrl-C."""
     from rpkit.testing import FakeClient, FakeOP  # noqa: PLC0415 - development only
-    from rpkit.testing.server import ServerThread, bind_loopback  # noqa: PLC0415
+    from rpkit.testing.server import (  # noqa: PLC0415
+        ServerThread,
+        bind_loopback,
+        serve_until_interrupted,
+    )
 
     app_sock = bind_loopback(0)
     app_url = f"http://127.0.0.1:{app_sock.getsockname()[1]}"
@@ -101,16 +103,7 @@ def main() -> None:
     for server in servers:
         server.start()
     print(f"multi_idp example: {app_url}/ (Ctrl-C stops it)", flush=True)
-    _wait_for_ctrl_c()
-    for server in reversed(servers):
-        server.stop()
-
-
-def _wait_for_ctrl_c() -> None:
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    serve_until_interrupted(servers)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ from __future__ import annotations
 import html
 import json
 import secrets
-import signal
-import threading
 
 import httpx
 from litestar import Litestar, get
@@ -103,7 +101,11 @@ def create_app(
 
 def main() -> None:
     """Serve a fake Scalekit and the app on 127.0.0.1 until Ctrl-C."""
-    from rpkit.testing.server import ServerThread, bind_loopback  # noqa: PLC0415
+    from rpkit.testing.server import (  # noqa: PLC0415
+        ServerThread,
+        bind_loopback,
+        serve_until_interrupted,
+    )
     from rpkit_scalekit.testing import FakeApplication, FakeScalekit  # noqa: PLC0415
 
     app_sock, sk_sock = bind_loopback(0), bind_loopback(0)
@@ -119,12 +121,7 @@ def main() -> None:
     for server in servers:
         server.start()
     print(f"passwordless_form example: {app_url}/  mailbox: {fake.issuer}/_dev/outbox", flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
-    for server in reversed(servers):
-        server.stop()
+    serve_until_interrupted(servers)
 
 
 if __name__ == "__main__":

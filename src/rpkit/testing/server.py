@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 from rpkit.testing.op import FakeOP
 
-__all__ = ["ServerThread", "serve"]
+__all__ = ["ServerThread", "serve", "serve_fake", "serve_until_interrupted"]
+
+
+class _Served(Protocol):
+    @property
+    def asgi(self) -> Any: ...
+
+
+Fake = TypeVar("Fake", bound=_Served)
 
 
 class ServerThread:
@@ -72,11 +81,34 @@ def serve(port: int = 0, **options: Any) -> Iterator[FakeOP]:
         >>> with serve() as op:  # doctest: +SKIP
         ...     print(op.issuer + "/.well-known/openid-configuration")
     """
+    with serve_fake(FakeOP, port, **options) as op:
+        yield op
+
+
+@contextlib.contextmanager
+def serve_fake(factory: Callable[..., Fake], port: int = 0, **options: Any) -> Iterator[Fake]:
+    """Run ``factory(base_url, **options)`` — a fake with an ``asgi`` app, such as
+    :class:`FakeOP` or a provider plugin's own fake — as a real server on 127.0.0.1 for the
+    ``with`` block; its base URL is ``http://127.0.0.1:{port}`` (0 picks a free port)."""
     sock = bind_loopback(port)
-    op = FakeOP(f"http://127.0.0.1:{sock.getsockname()[1]}", **options)
-    server = ServerThread(op.asgi, sock)
+    fake = factory(f"http://127.0.0.1:{sock.getsockname()[1]}", **options)
+    server = ServerThread(fake.asgi, sock)
     server.start()
     try:
-        yield op
+        yield fake
     finally:
         server.stop()
+
+
+def serve_until_interrupted(servers: Sequence[ServerThread]) -> None:
+    """Block until SIGINT or SIGTERM, then stop ``servers`` in reverse order: what a demo or an
+    example's ``main`` does after starting them. The handlers are explicit because a shell that
+    backgrounds the command may have set SIGINT to "ignore"."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        for server in reversed(servers):
+            server.stop()

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from rpkit.testing.server import ServerThread, bind_loopback
+from rpkit.testing.server import serve_fake
 from rpkit_scalekit.testing.fake import FakeScalekit
 
 __all__ = ["serve_scalekit"]
@@ -25,11 +25,5 @@ def serve_scalekit(port: int = 0, **options: Any) -> Iterator[FakeScalekit]:
         >>> with serve_scalekit() as fake:  # doctest: +SKIP
         ...     print(fake.issuer + "/_dev/outbox")
     """
-    sock = bind_loopback(port)
-    fake = FakeScalekit(f"http://127.0.0.1:{sock.getsockname()[1]}", **options)
-    server = ServerThread(fake.asgi, sock)
-    server.start()
-    try:
+    with serve_fake(FakeScalekit, port, **options) as fake:
         yield fake
-    finally:
-        server.stop()
