@@ -22,7 +22,7 @@ from litestar.stores.base import Store
 
 from rpkit._log import get_logger
 from rpkit.errors import LockTimeoutError, StoreError
-from rpkit.litestar._store import STORE_FAILURES
+from rpkit.litestar._store import atomic_client, namespaced_key, store_failures_as_errors
 
 __all__ = ["LockTimeoutError", "StoreLock", "StoreLocks"]
 
@@ -34,9 +34,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-_FAILURES = STORE_FAILURES
 
 
 class StoreLocks:
@@ -71,8 +68,7 @@ class StoreLocks:
         self.ttl = ttl
         self.wait = wait
         self.poll = poll
-        self._redis: Any = getattr(store, "_redis", None) or getattr(store, "_valkey", None)
-        """The Redis/Valkey client of a RedisStore or ValkeyStore, for atomic commands."""
+        self._redis: Any = atomic_client(store)
         self._release = self._redis.register_script(_RELEASE) if self._redis else None
         self._local = asyncio.Lock()
 
@@ -80,8 +76,7 @@ class StoreLocks:
         return StoreLock(self, _PREFIX + key)
 
     def _key(self, key: str) -> str:
-        make_key = getattr(self.store, "_make_key", None)
-        return str(make_key(key)) if make_key else key
+        return namespaced_key(self.store, key)
 
     async def try_acquire(self, key: str, token: str) -> bool:
         """Take the lock ``key`` for ``token`` if nobody holds it; True when taken."""
@@ -142,8 +137,5 @@ class StoreLock:
             get_logger().warning("rpkit.lock.release_failed", detail=failure.detail)
 
     async def _attempt(self, step: Callable[[str, str], Awaitable[object]]) -> bool:
-        try:
+        with store_failures_as_errors("take or free a lock"):
             return bool(await step(self._key, self._token))
-        except _FAILURES as exc:
-            msg = f"the lock store failed: {type(exc).__name__}"
-            raise StoreError(msg) from exc

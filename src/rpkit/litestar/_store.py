@@ -18,7 +18,13 @@ from litestar.stores.memory import MemoryStore
 
 from rpkit.errors import StoreError
 
-__all__ = ["STORE_FAILURES", "LitestarKeyValueStore", "store_failures_as_errors"]
+__all__ = [
+    "STORE_FAILURES",
+    "LitestarKeyValueStore",
+    "atomic_client",
+    "namespaced_key",
+    "store_failures_as_errors",
+]
 
 
 def _store_failures() -> tuple[type[Exception], ...]:
@@ -32,6 +38,19 @@ def _store_failures() -> tuple[type[Exception], ...]:
 
 
 STORE_FAILURES = _store_failures()
+
+
+def atomic_client(store: Store) -> Any:
+    """The Redis/Valkey client of a RedisStore or ValkeyStore, for atomic commands; None for
+    stores without one."""
+    return getattr(store, "_redis", None) or getattr(store, "_valkey", None)
+
+
+def namespaced_key(store: Store, key: str) -> str:
+    """``key`` as the store itself names it on the server (with its namespace), for commands
+    sent to :func:`atomic_client` directly."""
+    make_key = getattr(store, "_make_key", None)
+    return str(make_key(key)) if make_key else key
 
 
 @contextlib.contextmanager
@@ -51,8 +70,7 @@ class LitestarKeyValueStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = asyncio.Lock()
-        self._redis: Any = getattr(store, "_redis", None) or getattr(store, "_valkey", None)
-        """The Redis/Valkey client of a RedisStore or ValkeyStore, for atomic commands."""
+        self._redis: Any = atomic_client(store)
         self._memory: dict[str, StorageObject] | None = (
             store._store if type(store) is MemoryStore else None
         )
@@ -62,8 +80,7 @@ class LitestarKeyValueStore:
         expired entry go through ``get``, which also evicts."""
 
     def _key(self, key: str) -> str:
-        make_key = getattr(self.store, "_make_key", None)
-        return str(make_key(key)) if make_key else key
+        return namespaced_key(self.store, key)
 
     async def get(self, key: str) -> bytes | None:
         if self._memory is not None:
