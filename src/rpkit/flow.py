@@ -204,7 +204,7 @@ async def check_callback(
         CallbackError: no ``code``; consumed.
     """
     try:
-        values = _single_values(params)
+        values = single_values(params)
         _check_issuer(config, metadata, values.get("iss"))
     except (DuplicateParameterError, ResponseIssuerError):
         # A code response bound to this browser's login is a failed login: clear it. An error
@@ -224,10 +224,15 @@ async def check_callback(
     return Callback(code=code, transaction=transaction)
 
 
-def _single_values(params: Sequence[tuple[str, str]]) -> dict[str, str]:
+def single_values(params: Sequence[tuple[str, str]], what: str = "callback") -> dict[str, str]:
+    """``params`` as a dict, refusing any name sent more than once (row 14).
+
+    Raises:
+        DuplicateParameterError: a parameter appears twice.
+    """
     repeated = sorted(name for name, n in Counter(name for name, _ in params).items() if n > 1)
     if repeated:
-        raise DuplicateParameterError(f"callback parameters {repeated} appear more than once")
+        raise DuplicateParameterError(f"{what} parameters {repeated} appear more than once")
     return dict(params)
 
 

@@ -16,11 +16,10 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from rpkit.errors import (
-    DuplicateParameterError,
     LogoutTokenValidationError,
     PermissionDeniedError,
 )
-from rpkit.flow import safe_return_to
+from rpkit.flow import safe_return_to, single_values
 from rpkit.litestar._cookies import binding_of, new_handle
 from rpkit.litestar.responses import NO_STORE, PRIVATE, private_error_response
 
@@ -88,7 +87,7 @@ def build_router(runtime: RPKitRuntime) -> Router:
         "/callback/{provider_id:str}", http_method=["GET", "POST"], name="rpkit:callback", opt=opt
     )
     async def callback(request: AnyRequest, provider_id: FromPath[str]) -> Response[Any]:
-        params = await _callback_params(request)
+        params = await _sent_params(request)
         handle = runtime.browser_handle(request)
         result = await runtime.rp.complete_login(
             provider_id, params, binding=binding_of(handle) if handle else None
@@ -185,16 +184,9 @@ def _present(**asked: str | None) -> dict[str, str] | None:
 async def _initiation_params(request: AnyRequest) -> dict[str, str]:
     """``iss``, ``login_hint`` and ``target_link_uri`` from the query (GET) or the form (POST);
     a repeated parameter is refused, as in callbacks."""
-    if request.method == "POST":
-        items = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
-    else:
-        items = list(request.query_params.multi_items())
     wanted = {"iss", "login_hint", "target_link_uri"}
-    names = [name for name, _ in items if name in wanted]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise DuplicateParameterError(f"third-party login repeats {repeated}")
-    return {name: value for name, value in items if name in wanted}
+    sent = [(name, value) for name, value in await _sent_params(request) if name in wanted]
+    return single_values(sent, "third-party login")
 
 
 def _same_origin_path(target: str | None, origin: str) -> str | None:
@@ -213,9 +205,9 @@ def _same_origin_path(target: str | None, origin: str) -> str | None:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-async def _callback_params(request: AnyRequest) -> list[tuple[str, str]]:
-    """The authorization response as sent: the query for GET, the form for form_post; repeated
-    parameters are kept so the core can refuse them (row 14)."""
+async def _sent_params(request: AnyRequest) -> list[tuple[str, str]]:
+    """The parameters as sent: the query for GET, the form for POST (an authorization
+    response's form_post); repeated ones are kept so they can be refused (row 14)."""
     if request.method == "POST":
         form = await request.form()
         return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
