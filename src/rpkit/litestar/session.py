@@ -98,13 +98,8 @@ class SessionManager:
     async def create(self, result: LoginResult, *, previous_id: str | None = None) -> str:
         """Store a session for ``result`` under a new id and return it; ``previous_id`` (the
         pre-login session, if any) is destroyed so a planted id never becomes authenticated."""
-        if previous_id:
-            await self.destroy(previous_id)
-        session_id = secrets.token_urlsafe(32)
         data = _from_login(result, now=int(self.clock()))
-        await self._save(session_id, data)
-        await self._index(session_id, data, result.id_token.sid)
-        return session_id
+        return await self._start(data, result.id_token.sid, previous_id)
 
     async def create_for_identity(
         self, identity: Identity, *, previous_id: str | None = None
@@ -112,14 +107,18 @@ class SessionManager:
         """Store a session for an identity verified without an OpenID login (a passwordless
         email, say) under a new id and return it. It holds no tokens, so it is never refreshed
         and lives ``session_lifetime``; ``previous_id`` is destroyed as in :meth:`create`."""
-        if previous_id:
-            await self.destroy(previous_id)
-        session_id = secrets.token_urlsafe(32)
         data = _from_identity(
             identity, now=int(self.clock()), lifetime=self.config.session_lifetime
         )
+        return await self._start(data, None, previous_id)
+
+    async def _start(self, data: SessionData, sid: str | None, previous_id: str | None) -> str:
+        """Store ``data`` under a new id, indexed for back-channel logout, and return the id."""
+        if previous_id:
+            await self.destroy(previous_id)
+        session_id = secrets.token_urlsafe(32)
         await self._save(session_id, data)
-        await self._index(session_id, data, None)
+        await self._index(session_id, data, sid)
         return session_id
 
     async def peek(self, session_id: str | None) -> SessionData | None:
@@ -239,13 +238,13 @@ class CookieSessionManager(SessionManager):
         self._codec = HandleCodec(config.secret)
         self._cookie_name = cookie_name
 
-    async def create(self, result: LoginResult, *, previous_id: str | None = None) -> str:
-        """The cookie value for ``result``'s identity (a fresh nonce, so never the old value).
+    async def _start(self, data: SessionData, sid: str | None, previous_id: str | None) -> str:
+        """The cookie value for ``data``'s identity, its tokens left out (a fresh nonce, so never
+        the previous value).
 
         Raises:
             SessionTooLargeError: the sealed claims exceed :data:`COOKIE_SESSION_LIMIT`.
         """
-        data = _from_login(result, now=int(self.clock()))
         kept = {
             k: v for k, v in data.id_token_claims.items() if k in _COOKIE_SESSION_ID_TOKEN_CLAIMS
         }
@@ -274,27 +273,6 @@ class CookieSessionManager(SessionManager):
                 f"{COOKIE_SESSION_LIMIT}: use server-side sessions (session_backend='server', "
                 "the default) or ask the provider for fewer claims (scopes)"
             )
-            raise SessionTooLargeError(msg, size=size, limit=COOKIE_SESSION_LIMIT)
-        return sealed
-
-    async def create_for_identity(
-        self, identity: Identity, *, previous_id: str | None = None
-    ) -> str:
-        """The cookie value for an identity verified without an OpenID login.
-
-        Raises:
-            SessionTooLargeError: the sealed claims exceed :data:`COOKIE_SESSION_LIMIT`.
-        """
-        data = _from_identity(
-            identity, now=int(self.clock()), lifetime=self.config.session_lifetime
-        )
-        encoded = msgspec.json.encode(data).decode()
-        sealed = self._codec.seal(
-            encoded, self._cookie_name, self.config.session_lifetime, now=self.clock()
-        )
-        size = len(self._cookie_name) + 1 + len(sealed)
-        if size > COOKIE_SESSION_LIMIT:
-            msg = f"the client-side session cookie would take {size} bytes"
             raise SessionTooLargeError(msg, size=size, limit=COOKIE_SESSION_LIMIT)
         return sealed
 
