@@ -39,7 +39,7 @@ _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 
 
 def client_auth(
-    config: ProviderConfig, token_endpoint: str, *, now: float
+    config: ProviderConfig, token_endpoint: str, *, now: float, secret: str | None = None
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The extra headers and form fields that authenticate ``config``'s client.
 
@@ -47,6 +47,8 @@ def client_auth(
         config: the provider; ``client_auth`` picks the method.
         token_endpoint: the audience of a ``private_key_jwt`` assertion.
         now: the current time (epoch seconds) for the assertion's ``iat`` and ``exp``.
+        secret: a minted client secret (``hooks.client_secret``) used instead of
+            ``config.client_secret``.
 
     Returns:
         ``(headers, form)``. The secret travels in exactly one place: the ``Authorization``
@@ -65,10 +67,10 @@ def client_auth(
     """
     method = config.client_auth
     if method == "client_secret_basic":
-        authorization = basic_authorization(config.client_id, _secret(config))
+        authorization = basic_authorization(config.client_id, secret or _secret(config))
         return {"Authorization": authorization}, {}
     if method == "client_secret_post":
-        return {}, {"client_id": config.client_id, "client_secret": _secret(config)}
+        return {}, {"client_id": config.client_id, "client_secret": secret or _secret(config)}
     if method == "private_key_jwt":
         return {}, {
             "client_id": config.client_id,

@@ -17,6 +17,8 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -27,19 +29,38 @@ import httpx
 import msgspec
 
 from rpkit import flow, logout
+from rpkit._frozen import freeze
 from rpkit._log import get_logger
 from rpkit.config import ProviderConfig
 from rpkit.discovery import DiscoveryCache, ProviderMetadata
-from rpkit.errors import ConfigurationError, IDTokenValidationError, UnknownProviderError
+from rpkit.errors import (
+    ConfigurationError,
+    IdentityRefusedError,
+    IDTokenValidationError,
+    LogoutTokenValidationError,
+    UnknownProviderError,
+    UserInfoError,
+)
+from rpkit.hooks import AuthorizationContext, IdentityFields, IdentitySource
 from rpkit.id_token import AccessToken, AccessTokenPolicy, IDToken, LogoutToken, TokenValidator
 from rpkit.jwks import JWKSCache
 from rpkit.logout import LogoutRequest, LogoutReturn
+from rpkit.profile import profile_fetcher
 from rpkit.store import KeyValueStore, MemoryStore
 from rpkit.tokens import TokenClient, TokenSet
 from rpkit.userinfo import UserInfoClient
 
-__all__ = ["Identity", "LoginRequest", "LoginResult", "RefreshResult", "RelyingParty"]
+__all__ = [
+    "Identity",
+    "LoginRequest",
+    "LoginResult",
+    "RefreshResult",
+    "RelyingParty",
+    "standard_fields",
+]
 
+_SUBJECT = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+"""OpenID Connect Core §2: ``sub`` is at most 255 ASCII characters; no control characters."""
 LockFactory = Callable[[str], AbstractAsyncContextManager[Any]]
 
 
@@ -52,43 +73,74 @@ class LoginRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Identity(msgspec.Struct, frozen=True, kw_only=True):
-    """Who signed in. ``issuer`` and ``subject`` always come from the ID token (row 46)."""
+    """Who signed in: what the provider's identity mapping settled on.
+
+    For OpenID Connect providers without an :class:`~rpkit.hooks.IdentityMapper`, ``issuer``
+    and ``subject`` come from the ID token (row 46) and the other fields from its standard
+    claims. For OAuth 2.0-only providers, ``issuer`` is the configured one and the rest comes
+    from the profile through the provider's mapper.
+    """
 
     provider_id: str
     issuer: str
     subject: str
+    """The provider's stable id for the user (never an email address)."""
     claims: Mapping[str, Any]
-    """UserInfo claims overlaid by the ID token's, read-only."""
+    """UserInfo claims overlaid by the ID token's (OAuth 2.0-only: the profile), read-only."""
+    email: str | None = None
+    """The user's email address. Check :attr:`email_verified` before trusting it to identify
+    anyone."""
+    email_verified: bool = False
+    """True only when the provider says the address is verified (for OpenID Connect without a
+    mapper: the ``email_verified`` claim is the JSON ``true``, not ``"true"``)."""
+    name: str | None = None
+    tenant: str | None = None
+    """The tenant the user signed in from, for multi-tenant issuers (Entra ID's ``tid``)."""
 
     @property
     def provider(self) -> str:
         """The id of the provider the user signed in with (``provider_id``)."""
         return self.provider_id
 
-    @property
-    def email(self) -> str | None:
-        """The ``email`` claim, or None when absent or not a string. Check
-        :attr:`email_verified` before trusting it to identify anyone."""
-        email = self.claims.get("email")
-        return email if isinstance(email, str) else None
+    @classmethod
+    def from_claims(
+        cls, provider_id: str, issuer: str, subject: str, claims: Mapping[str, Any]
+    ) -> Identity:
+        """The identity that the standard OpenID Connect claims describe: ``email`` and
+        ``name`` when they are strings, ``email_verified`` only when it is the JSON ``true``."""
+        fields = standard_fields(subject, claims)
+        return cls(
+            provider_id=provider_id,
+            issuer=issuer,
+            subject=subject,
+            claims=MappingProxyType(dict(claims)),
+            email=fields.email,
+            email_verified=fields.email_verified,
+            name=fields.name,
+        )
 
-    @property
-    def email_verified(self) -> bool:
-        """True only when the ``email_verified`` claim is the JSON ``true`` (not ``"true"``)."""
-        return self.claims.get("email_verified") is True
 
-    @property
-    def name(self) -> str | None:
-        """The ``name`` claim, or None when absent or not a string."""
-        name = self.claims.get("name")
-        return name if isinstance(name, str) else None
+def standard_fields(
+    subject: str, claims: Mapping[str, Any], tenant: str | None = None
+) -> IdentityFields:
+    """The :class:`IdentityFields` of the standard claims (OpenID Connect Core §5.1)."""
+    email = claims.get("email")
+    name = claims.get("name")
+    return IdentityFields(
+        subject=subject,
+        email=email if isinstance(email, str) else None,
+        email_verified=claims.get("email_verified") is True,
+        name=name if isinstance(name, str) else None,
+        tenant=tenant,
+    )
 
 
 class LoginResult(msgspec.Struct, frozen=True, kw_only=True):
     """A completed login."""
 
     identity: Identity
-    id_token: IDToken
+    id_token: IDToken | None
+    """The validated ID token; None for OAuth 2.0-only providers."""
     tokens: TokenSet
     userinfo: Mapping[str, Any] | None
     return_to: str
@@ -98,7 +150,8 @@ class RefreshResult(msgspec.Struct, frozen=True, kw_only=True):
     """Fresh tokens, and the ID token that now stands for the session."""
 
     tokens: TokenSet
-    id_token: IDToken
+    id_token: IDToken | None
+    """None for OAuth 2.0-only providers."""
 
 
 class RelyingParty:
@@ -135,6 +188,7 @@ class RelyingParty:
         self.validator = TokenValidator(self.jwks, clock=clock)
         self.tokens = TokenClient(http, clock=clock)
         self.userinfo = UserInfoClient(http)
+        self._http = http
         self._lock_factory = lock_factory
         self._refreshing: dict[str, asyncio.Task[RefreshResult]] = {}
 
@@ -178,6 +232,8 @@ class RelyingParty:
         extra = flow.validate_params(config, params)
         metadata = await self.discovery.get(config)
         max_age = int(extra.pop("max_age")) if "max_age" in extra else None
+        flow_id = secrets.token_hex(6)
+        extra |= await _hook_params(config, redirect_uri, extra, flow_id)
         transaction = flow.new_transaction(
             config,
             redirect_uri=redirect_uri,
@@ -185,6 +241,7 @@ class RelyingParty:
             return_to=return_to,
             max_age=max_age,
             binding=binding,
+            flow_id=flow_id,
         )
         await flow.store_transaction(self.store, transaction)
         url = flow.authorization_url(config, metadata, transaction, extra)
@@ -216,16 +273,46 @@ class RelyingParty:
             redirect_uri=transaction.redirect_uri,
             code_verifier=transaction.code_verifier,
         )
-        id_token = await self._login_id_token(config, metadata, tokens, transaction)
-        userinfo = await self._userinfo(config, metadata, tokens, id_token)
+        userinfo: Mapping[str, Any] | None
+        claims: Mapping[str, Any]
+        if config.is_oauth2:
+            id_token = None
+            userinfo = claims = await self._profile(config, metadata, tokens)
+        else:
+            id_token = await self._login_id_token(config, metadata, tokens, transaction)
+            userinfo = await self._userinfo(config, metadata, tokens, id_token)
+            claims = id_token.claims
+        fetch = profile_fetcher(self._http, metadata.userinfo_endpoint or "", tokens.access_token)
+        source = IdentitySource(
+            provider_id=config.id,
+            issuer=id_token.iss if id_token else config.issuer,
+            claims=claims,
+            userinfo=None if config.is_oauth2 else userinfo,
+            extras=callback.extras,
+            tenant=_tenant(config, claims),
+            fetch_json=fetch,
+        )
+        identity = await _map_identity(config, source, log)
         log.info("rpkit.login.completed")
         return LoginResult(
-            identity=_identity(config, id_token, userinfo),
+            identity=identity,
             id_token=id_token,
             tokens=tokens,
             userinfo=userinfo,
             return_to=transaction.return_to,
         )
+
+    async def _profile(
+        self, config: ProviderConfig, metadata: ProviderMetadata, tokens: TokenSet
+    ) -> Mapping[str, Any]:
+        """The OAuth 2.0-only provider's profile: a JSON object, read-only."""
+        fetch = profile_fetcher(self._http, metadata.userinfo_endpoint or "", tokens.access_token)
+        document = await fetch(metadata.userinfo_endpoint or "")
+        if not isinstance(document, dict):
+            msg = f"the profile must be a JSON object, got {type(document).__name__}"
+            raise UserInfoError(msg, reason="not_object")
+        frozen: Mapping[str, Any] = freeze(document)
+        return frozen
 
     async def _login_id_token(
         self,
@@ -274,7 +361,7 @@ class RelyingParty:
         self,
         provider_id: str,
         tokens: TokenSet,
-        id_token: IDToken,
+        id_token: IDToken | None,
         *,
         key: str,
         reload: Callable[[], Awaitable[RefreshResult]] | None = None,
@@ -289,7 +376,7 @@ class RelyingParty:
         Args:
             provider_id: the session's provider.
             tokens: the session's tokens as the caller loaded them.
-            id_token: the ID token the session stands on.
+            id_token: the ID token the session stands on (None for OAuth 2.0-only providers).
             key: the session id.
             reload: awaited once the lock is held; returns the session's tokens as stored now.
                 When their access token is no longer ``tokens``', another worker refreshed
@@ -311,7 +398,7 @@ class RelyingParty:
         self,
         provider_id: str,
         tokens: TokenSet,
-        id_token: IDToken,
+        id_token: IDToken | None,
         key: str,
         reload: Callable[[], Awaitable[RefreshResult]] | None,
     ) -> RefreshResult:
@@ -329,7 +416,7 @@ class RelyingParty:
                 config, metadata, tokens.refresh_token, granted_scope=tokens.scope
             )
             new_id_token = id_token
-            if fresh.id_token is not None:
+            if fresh.id_token is not None and id_token is not None:
                 new_id_token = await self.validator.validate_id_token(
                     fresh.id_token,
                     config=config,
@@ -375,6 +462,9 @@ class RelyingParty:
     async def backchannel_logout(self, provider_id: str, logout_token: str) -> LogoutToken:
         """Validate a back-channel logout token; the caller ends the sessions it names."""
         config = self.provider(provider_id)
+        if config.is_oauth2:
+            msg = f"provider {provider_id!r} is OAuth 2.0-only: it has no back-channel logout"
+            raise LogoutTokenValidationError("unsupported", msg)
         metadata = await self.discovery.get(config)
         return await logout.check_logout_token(
             self.validator, self.store, config, metadata, logout_token, now=self._now()
@@ -387,24 +477,59 @@ def _by_id(providers: Iterable[ProviderConfig]) -> dict[str, ProviderConfig]:
         if config.id in by_id:
             raise ConfigurationError(f"provider id {config.id!r} is configured twice")
         by_id[config.id] = config
+        log = get_logger(provider=config.id, issuer=config.issuer)
         for relaxed in config.relaxations():
-            get_logger(provider=config.id, issuer=config.issuer).warning(
-                "rpkit.startup.check_relaxed", setting=relaxed
-            )
+            log.warning("rpkit.startup.check_relaxed", setting=relaxed)
+        if config.is_oauth2 or config.hooks.names():
+            log.info("rpkit.startup.provider", kind=config.kind, hooks=config.hooks.names())
     if not by_id:
         raise ConfigurationError("configure at least one provider")
     return by_id
 
 
-def _identity(
-    config: ProviderConfig, id_token: IDToken, userinfo: Mapping[str, Any] | None
-) -> Identity:
-    claims = {**(userinfo or {}), **id_token.claims}
+async def _hook_params(
+    config: ProviderConfig, redirect_uri: str, asked: Mapping[str, str], flow_id: str
+) -> dict[str, str]:
+    """The provider's ``hooks.authorization_params`` for this login, never a reserved one."""
+    hook = config.hooks.authorization_params
+    if hook is None:
+        return {}
+    context = AuthorizationContext(
+        provider_id=config.id, redirect_uri=redirect_uri, params=dict(asked), flow_id=flow_id
+    )
+    added = dict(await hook(context))
+    return flow.check_hook_params(config, added)
+
+
+def _tenant(config: ProviderConfig, claims: Mapping[str, Any]) -> str | None:
+    """The tenant the validated token was issued for (already checked against the policy)."""
+    if config.tenants is None:
+        return None
+    tenant = claims.get(config.tenants.claim)
+    return tenant if isinstance(tenant, str) else None
+
+
+async def _map_identity(config: ProviderConfig, source: IdentitySource, log: Any) -> Identity:
+    """Run the provider's identity mapper (or the standard one) and check its subject."""
+    mapper = config.hooks.identity
+    if mapper is None:
+        fields = standard_fields(source.claims["sub"], source.claims, source.tenant)
+    else:
+        fields = await mapper(source)
+    if not _SUBJECT.fullmatch(fields.subject):
+        log.warning("rpkit.login.identity_refused", reason="subject")
+        msg = "the identity mapping produced no usable subject (1-255 printable characters)"
+        raise IdentityRefusedError(msg)
+    claims = {**(source.userinfo or {}), **source.claims}
     return Identity(
         provider_id=config.id,
-        issuer=id_token.iss,
-        subject=id_token.sub,
+        issuer=source.issuer,
+        subject=fields.subject,
         claims=MappingProxyType(claims),
+        email=fields.email,
+        email_verified=fields.email_verified,
+        name=fields.name,
+        tenant=fields.tenant if fields.tenant is not None else source.tenant,
     )
 
 

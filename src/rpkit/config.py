@@ -24,16 +24,27 @@ from urllib.parse import urlsplit
 import msgspec
 
 from rpkit.errors import ConfigurationError
+from rpkit.hooks import NO_HOOKS, ProviderHooks
 
 __all__ = [
     "DEFAULT_AUTHORIZATION_PARAMS",
     "RESERVED_AUTHORIZATION_PARAMS",
+    "TENANT_PLACEHOLDER",
     "ClientAuthMethod",
+    "Endpoints",
     "ProviderConfig",
+    "ProviderKind",
+    "TenantPolicy",
     "is_loopback_http",
 ]
 
 ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+ProviderKind = Literal["oidc", "oauth2"]
+"""``oidc``: OpenID Connect (ID token, discovery unless :class:`Endpoints` are given).
+``oauth2``: OAuth 2.0 only (no ID token; the identity comes from a profile endpoint)."""
+TENANT_PLACEHOLDER = "{tenantid}"
+"""The placeholder of a multi-tenant issuer template (Entra ID's discovery of ``/common``)."""
+GUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 RESERVED_AUTHORIZATION_PARAMS = frozenset(
     {
@@ -78,6 +89,53 @@ def is_loopback_http(url: str) -> bool:
         return hostname == "localhost" or ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
+
+
+class Endpoints(msgspec.Struct, frozen=True, kw_only=True):
+    """A provider's endpoints, configured instead of discovered: required for OAuth 2.0-only
+    providers (they publish no discovery document), optional for OpenID Connect ones (then
+    ``jwks_uri`` is required). Every URL must be ``https`` (loopback ``http`` only with
+    ``allow_insecure_http``)."""
+
+    authorization_endpoint: str
+    token_endpoint: str
+    profile_endpoint: str | None = None
+    """OAuth 2.0-only: where the identity is read (GitHub's ``/user``); OpenID Connect: the
+    UserInfo endpoint."""
+    jwks_uri: str | None = None
+    """OpenID Connect: where the ID-token signing keys are published."""
+    end_session_endpoint: str | None = None
+    """RP-initiated logout; None logs out locally only."""
+    authorization_response_iss_parameter_supported: bool = False
+    """RFC 9207: when true, a callback without ``iss`` is refused."""
+
+    def urls(self) -> dict[str, str]:
+        """The configured URLs by member name."""
+        return {
+            name: value
+            for name in self.__struct_fields__
+            if isinstance(value := getattr(self, name), str)
+        }
+
+
+class TenantPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """Which tenants of a multi-tenant issuer template may sign in.
+
+    A token is accepted only when its ``iss`` equals the template with ``{tenantid}`` replaced by
+    the token's own tenant claim, that claim has the tenant-id format, and the tenant is in
+    :attr:`allowed` (or :attr:`any_tenant` is set).
+    """
+
+    allowed: frozenset[str] = frozenset()
+    """Tenant ids whose users may sign in."""
+    any_tenant: bool = False
+    """Relaxation: accept every tenant of the provider — anyone with an account anywhere at the
+    provider (any Microsoft work account, say) can sign in. Logged at startup. Use it only when
+    the application authorises users itself after login."""
+    claim: str = "tid"
+    """The claim holding the token's tenant id."""
+    pattern: str = GUID_PATTERN
+    """A tenant id must match this (whole-string) regular expression; Entra ID's are GUIDs."""
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,6 +198,26 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Assumed access-token lifetime in seconds when the provider omits ``expires_in``."""
     fetch_userinfo: bool = True
     """Call UserInfo after login and merge its claims (identity always from the ID token)."""
+    kind: ProviderKind = "oidc"
+    """``oidc`` or ``oauth2`` (OAuth 2.0-only: no ID token, identity from
+    ``endpoints.profile_endpoint`` through ``hooks.identity``; ``state`` and PKCE stay
+    mandatory, and ``scopes`` must not ask for ``openid``)."""
+    endpoints: Endpoints | None = None
+    """Configured endpoints instead of discovery (required for ``oauth2``)."""
+    discovery_url: str | None = None
+    """Where to fetch discovery when it is not under the issuer (Entra ID's ``/common``,
+    ``/organizations``); the document's ``issuer`` must still equal :attr:`issuer` exactly."""
+    tenants: TenantPolicy | None = None
+    """Multi-tenant issuer: :attr:`issuer` is then a template containing ``{tenantid}``, and
+    this policy says which tenants may sign in. Required exactly when the issuer has the
+    placeholder."""
+    accept_missing_nonce: bool = False
+    """Relaxation for providers that do not echo the nonce (LinkedIn): the nonce is still sent,
+    and a token with a *wrong* nonce is still refused, but a token *without* one is accepted.
+    Risk: a stolen ID token of the same client could be replayed into another login of this
+    provider (PKCE and the single-use code still stand in the way). Logged at startup."""
+    hooks: ProviderHooks = NO_HOOKS
+    """The provider's typed hooks (:mod:`rpkit.hooks`); none by default."""
 
     def __post_init__(self) -> None:
         for problem in _problems(self):
@@ -167,7 +245,16 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
                 f"trusted_audiences={sorted(self.trusted_audiences)}: ID tokens may also be "
                 "meant for these audiences"
             )
+        if self.accept_missing_nonce:
+            relaxed.append("accept_missing_nonce: ID tokens without a nonce are accepted")
+        if self.tenants is not None and self.tenants.any_tenant:
+            relaxed.append("tenants.any_tenant: users of every tenant of the issuer may sign in")
         return tuple(relaxed)
+
+    @property
+    def is_oauth2(self) -> bool:
+        """An OAuth 2.0-only provider: no ID token."""
+        return self.kind == "oauth2"
 
 
 def _problems(config: ProviderConfig) -> list[str]:
@@ -176,6 +263,8 @@ def _problems(config: ProviderConfig) -> list[str]:
         *_auth_problems(config),
         *_validation_problems(config),
         *_param_problems(config.extra_authorization_params, config.allowed_authorization_params),
+        *_kind_problems(config),
+        *_tenant_problems(config),
     ]
     return [message for message in checks if message]
 
@@ -199,15 +288,20 @@ def _identity_problems(config: ProviderConfig) -> list[str]:
         )
     if not config.client_id:
         problems.append("client_id is required")
-    if "openid" not in config.scopes:
+    if "openid" not in config.scopes and not config.is_oauth2:
         problems.append("scopes must include 'openid'")
     return problems
 
 
 def _auth_problems(config: ProviderConfig) -> list[str]:
     method = config.client_auth
-    if method in ("client_secret_basic", "client_secret_post") and not config.client_secret:
-        return [f"client_auth={method!r} needs client_secret"]
+    minted = config.hooks.client_secret is not None
+    if method in ("client_secret_basic", "client_secret_post") and not (
+        config.client_secret or minted
+    ):
+        return [f"client_auth={method!r} needs client_secret or hooks.client_secret"]
+    if minted and config.client_secret:
+        return ["set client_secret or hooks.client_secret, not both"]
     if method == "private_key_jwt" and not (config.private_key and config.private_key.get("d")):
         return ["client_auth='private_key_jwt' needs private_key, a private JWK"]
     if method == "none" and config.client_secret:
@@ -243,3 +337,70 @@ def _param_problems(params: dict[str, str], allowed: frozenset[str]) -> list[str
     if unknown:
         return [f"extra_authorization_params {unknown} are not in allowed_authorization_params"]
     return []
+
+
+def _kind_problems(config: ProviderConfig) -> list[str]:
+    endpoints = config.endpoints
+    problems = []
+    if endpoints is not None:
+        for name, url in endpoints.urls().items():
+            if not _https_or_loopback(config, url):
+                problems.append(f"endpoints.{name} must be an https URL")
+        if not config.is_oauth2 and endpoints.jwks_uri is None:
+            problems.append("an OpenID Connect provider with configured endpoints needs jwks_uri")
+    if config.discovery_url is not None and not _https_or_loopback(config, config.discovery_url):
+        problems.append("discovery_url must be an https URL")
+    if not config.is_oauth2:
+        return problems
+    if endpoints is None or endpoints.profile_endpoint is None:
+        problems.append("kind='oauth2' needs endpoints with a profile_endpoint (no discovery)")
+    if config.hooks.identity is None:
+        problems.append(
+            "kind='oauth2' needs hooks.identity: there is no standard profile shape to read "
+            "the stable user id from"
+        )
+    if "openid" in config.scopes:
+        problems.append("kind='oauth2' must not request 'openid': no ID token would come back")
+    if config.tenants is not None or config.discovery_url is not None:
+        problems.append("kind='oauth2' has no issuer to template or discover")
+    return problems
+
+
+def _tenant_problems(config: ProviderConfig) -> list[str]:
+    templated = TENANT_PLACEHOLDER in config.issuer
+    policy = config.tenants
+    if templated != (policy is not None):
+        return [
+            f"an issuer template with {TENANT_PLACEHOLDER} needs tenants=TenantPolicy(...), and "
+            "tenants needs such an issuer"
+        ]
+    if policy is None:
+        return []
+    if templated and config.discovery_url is None and config.endpoints is None:
+        return ["an issuer template cannot be discovered: set discovery_url (e.g. .../common)"]
+    return _policy_problems(policy)
+
+
+def _policy_problems(policy: TenantPolicy) -> list[str]:
+    if policy.allowed and policy.any_tenant:
+        return ["tenants: give allowed tenant ids or any_tenant=True, not both"]
+    if not policy.allowed and not policy.any_tenant:
+        return ["tenants: list the allowed tenant ids, or set any_tenant=True (a relaxation)"]
+    try:
+        pattern = re.compile(policy.pattern)
+    except re.error as exc:
+        return [f"tenants.pattern is not a regular expression: {exc}"]
+    bad = sorted(t for t in policy.allowed if not pattern.fullmatch(t))
+    if bad:
+        return [f"tenants.allowed {bad} do not match tenants.pattern"]
+    return []
+
+
+def _https_or_loopback(config: ProviderConfig, url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if not parts.netloc:
+        return False
+    return parts.scheme == "https" or (config.allow_insecure_http and is_loopback_http(url))

@@ -35,6 +35,7 @@ __all__ = [
     "WELL_KNOWN_PATH",
     "DiscoveryCache",
     "ProviderMetadata",
+    "configured_metadata",
     "discovery_url",
     "fetch_metadata",
     "parse_metadata",
@@ -139,6 +140,8 @@ class DiscoveryCache:
             DiscoveryError: the document could not be fetched or failed validation, and no
                 earlier good document exists.
         """
+        if config.endpoints is not None:
+            return configured_metadata(config)
         entry = self._entries.get(config.issuer)
         if entry is not None and self._clock() < entry.refresh_at:
             return entry.metadata
@@ -190,7 +193,7 @@ async def fetch_metadata(http: httpx.AsyncClient, config: ProviderConfig) -> Pro
         IssuerMismatchError: the document names another issuer.
         DiscoveryError: anything else went wrong; the cause is chained.
     """
-    url = discovery_url(config.issuer)
+    url = config.discovery_url or discovery_url(config.issuer)
     try:
         response = await http.get(url, headers={"Accept": "application/json"})
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -201,6 +204,31 @@ async def fetch_metadata(http: httpx.AsyncClient, config: ProviderConfig) -> Pro
         status = httpx.HTTPStatusError(msg, request=response.request, response=response)
         raise DiscoveryError(msg) from status
     return parse_metadata(response.content, config)
+
+
+def configured_metadata(config: ProviderConfig) -> ProviderMetadata:
+    """The metadata of a provider whose :class:`~rpkit.config.Endpoints` are configured (no
+    discovery; the URLs were checked when the configuration was built)."""
+    endpoints = config.endpoints
+    if endpoints is None:
+        msg = f"provider {config.id!r} has no configured endpoints"
+        raise ConfigurationError(msg)
+    return ProviderMetadata(
+        issuer=config.issuer,
+        authorization_endpoint=endpoints.authorization_endpoint,
+        token_endpoint=endpoints.token_endpoint,
+        jwks_uri=endpoints.jwks_uri or "",
+        response_types_supported=("code",),
+        subject_types_supported=("public",),
+        id_token_signing_alg_values_supported=(config.id_token_signed_response_alg,),
+        userinfo_endpoint=endpoints.profile_endpoint,
+        end_session_endpoint=endpoints.end_session_endpoint,
+        code_challenge_methods_supported=("S256",),
+        authorization_response_iss_parameter_supported=(
+            endpoints.authorization_response_iss_parameter_supported
+        ),
+        raw=MappingProxyType(endpoints.urls()),
+    )
 
 
 def parse_metadata(content: bytes, config: ProviderConfig) -> ProviderMetadata:

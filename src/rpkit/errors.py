@@ -14,11 +14,13 @@ table. Causes are always chained (``raise ... from exc``).
     ├── JWKSError
     ├── CallbackError
     │   ├── DuplicateParameterError
+    │   ├── OversizedParameterError          (a provider-defined callback extra is too large)
     │   ├── ResponseIssuerError
     │   ├── InvalidStateError
     │   ├── AuthorizationResponseError      (the OP answered with ``error=``)
     │   └── FrontChannelTokenError
     ├── TokenEndpointError
+    │   ├── ClientSecretError                (the client-secret factory failed: no request made)
     │   ├── TokenExchangeError
     │   └── InvalidGrantError
     │       └── SessionExpiredError          (refresh refused: sign in again)
@@ -27,7 +29,8 @@ table. Causes are always chained (``raise ... from exc``).
     │   │   └── RefreshContinuityError
     │   ├── AccessTokenValidationError
     │   └── LogoutTokenValidationError
-    ├── UserInfoError
+    ├── UserInfoError                    (also an OAuth 2.0 profile endpoint's bad answer)
+    ├── IdentityRefusedError             (the provider's identity mapping refused the user)
     ├── LogoutError
     ├── NotSignedInError                 (a guard found no session)
     ├── PermissionDeniedError            (signed in, but not with what a guard requires)
@@ -42,11 +45,13 @@ __all__ = [
     "AccessTokenValidationError",
     "AuthorizationResponseError",
     "CallbackError",
+    "ClientSecretError",
     "ConfigurationError",
     "DiscoveryError",
     "DuplicateParameterError",
     "FrontChannelTokenError",
     "IDTokenValidationError",
+    "IdentityRefusedError",
     "InvalidGrantError",
     "InvalidStateError",
     "IssuerMismatchError",
@@ -55,6 +60,7 @@ __all__ = [
     "LogoutError",
     "LogoutTokenValidationError",
     "NotSignedInError",
+    "OversizedParameterError",
     "PermissionDeniedError",
     "RPKitError",
     "RefreshContinuityError",
@@ -169,6 +175,12 @@ class DuplicateParameterError(CallbackError):
     code = "duplicate_parameter"
 
 
+class OversizedParameterError(CallbackError):
+    """A provider-defined callback parameter (Apple's ``user``) exceeds its size limit."""
+
+    code = "parameter_too_large"
+
+
 class ResponseIssuerError(CallbackError):
     """The RFC 9207 ``iss`` parameter is wrong, or missing although the OP advertises it."""
 
@@ -219,6 +231,13 @@ class TokenEndpointError(RPKitError):
         super().__init__(detail)
         self.error = error
         self.description = description
+
+
+class ClientSecretError(TokenEndpointError):
+    """The provider's client-secret factory (``hooks.client_secret``) failed or returned an
+    unusable secret; no token request was made."""
+
+    code = "client_secret_unavailable"
 
 
 class TokenExchangeError(TokenEndpointError):
@@ -289,6 +308,13 @@ class UserInfoError(RPKitError):
     def __init__(self, detail: str, *, reason: str = "invalid") -> None:
         super().__init__(detail)
         self.reason = reason
+
+
+class IdentityRefusedError(RPKitError):
+    """The provider's identity mapping refused the user (a Google account outside the required
+    hosted domain, a profile without a stable id, a subject that is not one); no session."""
+
+    code = "identity_refused"
 
 
 class LogoutError(RPKitError):

@@ -14,6 +14,7 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import unquote, urlencode
 
 import msgspec
@@ -28,9 +29,11 @@ from rpkit.errors import (
     DuplicateParameterError,
     FrontChannelTokenError,
     InvalidStateError,
+    OversizedParameterError,
     ResponseIssuerError,
 )
 from rpkit.store import KeyValueStore
+from rpkit.tenants import is_allowed_issuer
 
 __all__ = [
     "TRANSACTION_TTL",
@@ -38,6 +41,7 @@ __all__ = [
     "Transaction",
     "authorization_url",
     "check_callback",
+    "check_hook_params",
     "new_transaction",
     "safe_return_to",
     "validate_params",
@@ -48,7 +52,7 @@ TRANSACTION_TTL = 600
 _KEY_PREFIX = "rpkit:txn:"
 _FRONT_CHANNEL_TOKENS = ("id_token", "access_token", "token", "refresh_token")
 _PROMPTS = frozenset({"none", "login", "consent", "select_account", "create"})
-_PARAM_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{1,512}$")
+_PARAM_VALUE = re.compile(r"[^\x00-\x1f\x7f]{1,512}")
 _MAX_AGE = re.compile(r"[0-9]{1,9}")
 
 
@@ -78,6 +82,9 @@ class Callback(msgspec.Struct, frozen=True, kw_only=True):
 
     code: str
     transaction: Transaction
+    extras: Mapping[str, Any] = msgspec.field(default_factory=dict)
+    """What the provider's :class:`~rpkit.hooks.CallbackExtras` read from the callback:
+    browser-supplied, never evidence of an email."""
 
 
 def safe_return_to(value: str | None, default: str = "/") -> str:
@@ -103,23 +110,43 @@ def validate_params(config: ProviderConfig, params: Mapping[str, str] | None) ->
         ConfigurationError: a reserved or unlisted parameter, or a malformed value.
     """
     merged = {**config.extra_authorization_params, **(params or {})}
-    reserved = sorted(RESERVED_AUTHORIZATION_PARAMS & set(merged))
-    if reserved:
-        raise ConfigurationError(f"authorization parameters {reserved} are set by rpkit only")
+    _refuse_reserved(merged)
     unknown = sorted(set(merged) - config.allowed_authorization_params)
     if unknown:
         raise ConfigurationError(
             f"authorization parameters {unknown} are not allowed for {config.id!r}"
         )
+    _check_values(merged)
+    return merged
+
+
+def check_hook_params(config: ProviderConfig, params: dict[str, str]) -> dict[str, str]:
+    """Parameters from the provider's ``hooks.authorization_params``: well-formed and never
+    reserved; the allowlist does not apply (the provider's author wrote them).
+
+    Raises:
+        ConfigurationError: a reserved parameter or a malformed value.
+    """
+    _refuse_reserved(params)
+    _check_values(params)
+    return params
+
+
+def _refuse_reserved(params: Mapping[str, str]) -> None:
+    reserved = sorted(RESERVED_AUTHORIZATION_PARAMS & set(params))
+    if reserved:
+        raise ConfigurationError(f"authorization parameters {reserved} are set by rpkit only")
+
+
+def _check_values(merged: Mapping[str, str]) -> None:
     for name, value in merged.items():
-        if not isinstance(value, str) or not _PARAM_VALUE.match(value):
+        if not isinstance(value, str) or not _PARAM_VALUE.fullmatch(value):
             raise ConfigurationError(f"authorization parameter {name!r} has a malformed value")
     if "prompt" in merged and not set(merged["prompt"].split()) <= _PROMPTS:
         raise ConfigurationError(f"prompt must be made of {sorted(_PROMPTS)}")
     # Not str.isdigit(), which is true for '²' that int() refuses; 9 digits is 31 years.
     if "max_age" in merged and not _MAX_AGE.fullmatch(merged["max_age"]):
         raise ConfigurationError("max_age must be a number of seconds (1 to 9 ASCII digits)")
-    return merged
 
 
 def new_transaction(
@@ -130,6 +157,7 @@ def new_transaction(
     return_to: str | None = None,
     max_age: int | None = None,
     binding: str | None = None,
+    flow_id: str | None = None,
 ) -> Transaction:
     """Fresh ``state`` and ``nonce`` (256 bits each) and a PKCE verifier from 32 random bytes."""
     return Transaction(
@@ -142,7 +170,7 @@ def new_transaction(
         return_to=safe_return_to(return_to),
         max_age=config.max_age if max_age is None else max_age,
         created_at=now,
-        flow_id=secrets.token_hex(6),
+        flow_id=flow_id or secrets.token_hex(6),
         binding=binding,
     )
 
@@ -162,10 +190,11 @@ def authorization_url(
         redirect_uri=transaction.redirect_uri,
         scope=" ".join(config.scopes),
         state=transaction.state,
-        nonce=transaction.nonce,
         code_challenge=s256_challenge(transaction.code_verifier),
         code_challenge_method="S256",
     )
+    if not config.is_oauth2:  # OAuth 2.0 has no nonce; state and PKCE protect the flow
+        params["nonce"] = transaction.nonce
     if config.response_mode == "form_post":
         params["response_mode"] = "form_post"
     if transaction.max_age is not None:
@@ -194,6 +223,8 @@ async def check_callback(
 
     Raises:
         DuplicateParameterError: a parameter appears twice (row 14).
+        OversizedParameterError: a provider-defined extra (``hooks.callback_extras``) is over
+            its limit.
         ResponseIssuerError: ``iss`` wrong, or missing while advertised (row 10).
             For these two, a code response's transaction (found by its ``state``, for this
             provider and browser) is cleared; an error response's is left alone (row 13).
@@ -206,7 +237,8 @@ async def check_callback(
     try:
         values = single_values(params)
         _check_issuer(config, metadata, values.get("iss"))
-    except (DuplicateParameterError, ResponseIssuerError):
+        _check_extra_sizes(config, values)
+    except (DuplicateParameterError, ResponseIssuerError, OversizedParameterError):
         # A code response bound to this browser's login is a failed login: clear it. An error
         # response proves nothing about who sent it and must not cancel the login (row 13).
         if not any(name == "error" for name, _ in params):
@@ -221,7 +253,27 @@ async def check_callback(
     code = values.get("code")
     if not code:
         raise CallbackError("the callback carried no authorization code")
-    return Callback(code=code, transaction=transaction)
+    return Callback(code=code, transaction=transaction, extras=_extras(config, values))
+
+
+def _check_extra_sizes(config: ProviderConfig, values: Mapping[str, str]) -> None:
+    reader = config.hooks.callback_extras
+    if reader is None:
+        return
+    for name, limit in reader.limits.items():
+        if len(values.get(name, "")) > limit:
+            raise OversizedParameterError(f"the callback's {name!r} exceeds {limit} characters")
+
+
+def _extras(config: ProviderConfig, values: Mapping[str, str]) -> Mapping[str, Any]:
+    reader = config.hooks.callback_extras
+    if reader is None:
+        return {}
+    sent = {name: values[name] for name in reader.limits if name in values}
+    try:
+        return reader.parse(sent)
+    except ValueError as exc:  # msgspec's DecodeError and json's errors are ValueErrors
+        raise CallbackError(f"the callback's {sorted(sent)} could not be read") from exc
 
 
 def single_values(params: Sequence[tuple[str, str]], what: str = "callback") -> dict[str, str]:
@@ -261,7 +313,7 @@ def _check_issuer(config: ProviderConfig, metadata: ProviderMetadata, iss: str |
         if metadata.authorization_response_iss_parameter_supported:
             raise ResponseIssuerError("the provider advertises RFC 9207 but sent no iss")
         return
-    if iss != config.issuer:
+    if not is_allowed_issuer(iss, config.issuer, config.tenants):
         raise ResponseIssuerError("the callback's iss is not this provider's issuer")
 
 

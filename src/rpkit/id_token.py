@@ -32,7 +32,6 @@ from rpkit._jwt import (
     Compact,
     Rejected,
     audiences,
-    check_issuer,
     check_times,
     check_type,
     half_hash,
@@ -57,6 +56,7 @@ from rpkit.errors import (
     UserInfoError,
 )
 from rpkit.jwks import JWKSCache, VerificationKey
+from rpkit.tenants import check_issuer
 
 __all__ = [
     "BACKCHANNEL_LOGOUT_EVENT",
@@ -224,7 +224,7 @@ class TokenValidator:
             raise ConfigurationError(f"provider {config.id!r}: signed UserInfo is not configured")
         try:
             _, claims, _ = await self._verified(token, config, metadata, None, alg=alg)
-            check_issuer(claims, config.issuer)
+            check_issuer(claims, config.issuer, config.tenants)
             if config.client_id not in audiences(claims):
                 raise Rejected("aud", "aud does not contain the client id")
             frozen: Mapping[str, Any] = freeze(claims)
@@ -305,12 +305,12 @@ def _id_token(
     now: float,
 ) -> IDToken:
     """Every claim check of Core §3.1.3.7 after the signature, in the checklist's order."""
-    iss = check_issuer(claims, config.issuer)
+    iss, _ = check_issuer(claims, config.issuer, config.tenants)
     aud, azp = _check_id_audience(claims, config)
     sub = string_claim(claims)
     iat, exp = check_times(claims, now, config.leeway, config.max_iat_age)
     if request.original is None:
-        _check_nonce(claims, request.expected_nonce)
+        _check_nonce(claims, request.expected_nonce, missing_ok=config.accept_missing_nonce)
     auth_time = _check_auth_time(claims, now, config, request)
     at_hash = _check_at_hash(claims, request.access_token, compact.alg, key)
     optional = _optional_claims(claims)
@@ -379,11 +379,15 @@ def _check_id_audience(
     return aud, client_id
 
 
-def _check_nonce(claims: Mapping[str, Any], expected: str | None) -> None:
+def _check_nonce(claims: Mapping[str, Any], expected: str | None, *, missing_ok: bool) -> None:
+    """The nonce sent, exactly (row 34). ``missing_ok`` (the ``accept_missing_nonce``
+    relaxation) accepts a token without ``nonce``; a wrong one is refused all the same."""
     nonce = claims.get("nonce", MISSING)
     if expected is None:
         if nonce is not MISSING:
             raise Rejected("nonce", "the token carries a nonce, but none was sent (row 34)")
+        return
+    if nonce is MISSING and missing_ok:
         return
     if type(nonce) is not str or not hmac.compare_digest(nonce.encode(), expected.encode()):
         raise Rejected("nonce", "nonce is missing or not the one this transaction sent")
@@ -454,7 +458,7 @@ def _check_continuity(claims: Mapping[str, Any], original: IDToken) -> None:
 
 
 def _logout_token(claims: dict[str, Any], config: ProviderConfig, now: float) -> LogoutToken:
-    iss = check_issuer(claims, config.issuer)
+    iss, _ = check_issuer(claims, config.issuer, config.tenants)
     _check_id_audience(claims, config)
     iat, exp = check_times(claims, now, config.leeway, config.max_iat_age)
     jti = string_claim(claims, "jti")

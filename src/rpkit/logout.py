@@ -18,6 +18,7 @@ from rpkit.config import ProviderConfig
 from rpkit.discovery import ProviderMetadata
 from rpkit.errors import LogoutTokenValidationError
 from rpkit.flow import safe_return_to
+from rpkit.hooks import LogoutContext
 from rpkit.id_token import LogoutToken, TokenValidator
 from rpkit.store import KeyValueStore
 
@@ -70,22 +71,37 @@ async def begin_logout(
 ) -> LogoutRequest:
     """The end-session request (RP-Initiated Logout §2): ``id_token_hint``, the configured
     ``post_logout_redirect_uri`` (never one from the request, row 52b), a fresh ``state`` bound
-    to this logout, and ``client_id``."""
+    to this logout, and ``client_id``; then the provider's ``hooks.logout_params``, if any,
+    rewrites them. The ``state`` is stored only when the rewritten request still carries it."""
     if metadata.end_session_endpoint is None:
         return LogoutRequest(url=None, state=None)
     params = {"client_id": config.client_id}
     if id_token_hint:
         params["id_token_hint"] = id_token_hint
-    state = None
     if config.post_logout_redirect_uri:
-        state = secrets.token_urlsafe(32)
-        params |= {"post_logout_redirect_uri": config.post_logout_redirect_uri, "state": state}
+        params["post_logout_redirect_uri"] = config.post_logout_redirect_uri
+        params["state"] = secrets.token_urlsafe(32)
+    params = _rewritten(config, params)
+    state = params.get("state")
+    if state is not None:
         pending = _PendingLogout(config.id, safe_return_to(return_to), binding)
         await store.set(_KEY_PREFIX + state, msgspec.json.encode(pending), LOGOUT_TTL)
     endpoint = metadata.end_session_endpoint
     return LogoutRequest(
         url=f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}", state=state
     )
+
+
+def _rewritten(config: ProviderConfig, params: dict[str, str]) -> dict[str, str]:
+    hook = config.hooks.logout_params
+    if hook is None:
+        return params
+    context = LogoutContext(
+        provider_id=config.id,
+        client_id=config.client_id,
+        post_logout_redirect_uri=config.post_logout_redirect_uri,
+    )
+    return dict(hook(params, context))
 
 
 async def complete_logout(

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,9 +32,15 @@ from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
 from rpkit.config import ProviderConfig
 from rpkit.discovery import ProviderMetadata
-from rpkit.errors import InvalidGrantError, SessionExpiredError, TokenExchangeError
+from rpkit.errors import (
+    ClientSecretError,
+    InvalidGrantError,
+    SessionExpiredError,
+    TokenExchangeError,
+)
+from rpkit.hooks import ClientSecret
 
-__all__ = ["MAX_DESCRIPTION_LENGTH", "TokenClient", "TokenSet"]
+__all__ = ["MAX_DESCRIPTION_LENGTH", "SECRET_RENEW_MARGIN", "TokenClient", "TokenSet"]
 
 MAX_DESCRIPTION_LENGTH = 200
 """Characters of the OP's ``error_description`` kept on an error (untrusted text)."""
@@ -44,6 +51,8 @@ _UNREADABLE = "unreadable_error"
 _REDACTED = "<redacted>"
 _BEARER = "bearer"  # RFC 6750; compared case-insensitively (RFC 6749 §5.1, row 19)
 _MAX_EXPIRES_IN = 2**31 - 1  # 68 years
+SECRET_RENEW_MARGIN = 300
+"""Seconds before a minted client secret expires at which rpkit mints the next one."""
 
 
 class TokenSet(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,6 +113,39 @@ class TokenClient:
     def __init__(self, http: httpx.AsyncClient, *, clock: Callable[[], float] = time.time) -> None:
         self._http = http
         self._clock = clock
+        self._secrets: dict[str, ClientSecret] = {}
+        self._minting: dict[str, asyncio.Lock] = {}
+
+    async def client_secret(self, config: ProviderConfig) -> str | None:
+        """The secret minted by ``config.hooks.client_secret``, from the cache while it is good
+        for another :data:`SECRET_RENEW_MARGIN` seconds; None when the provider mints none.
+        One mint runs at a time per provider; the others wait for it.
+
+        Raises:
+            ClientSecretError: the factory raised, or returned an empty or expiring secret.
+        """
+        factory = config.hooks.client_secret
+        if factory is None:
+            return None
+        lock = self._minting.setdefault(config.id, asyncio.Lock())
+        async with lock:
+            cached = self._secrets.get(config.id)
+            now = self._clock()
+            if cached is not None and cached.expires_at - SECRET_RENEW_MARGIN > now:
+                return cached.value
+            try:
+                minted = await factory(now)
+            except Exception as exc:  # a hook's failure of any kind: typed, no request made
+                detail = f"the client-secret factory failed: {type(exc).__name__}"
+                _logger(config).warning("rpkit.tokens.client_secret_failed", detail=detail)
+                raise ClientSecretError(detail) from exc
+            if not minted.value or minted.expires_at - SECRET_RENEW_MARGIN <= now:
+                detail = "the client-secret factory returned an empty or expiring secret"
+                _logger(config).warning("rpkit.tokens.client_secret_failed", detail=detail)
+                raise ClientSecretError(detail)
+            self._secrets[config.id] = minted
+            _logger(config).info("rpkit.tokens.client_secret_minted", expires_at=minted.expires_at)
+            return minted.value
 
     async def exchange_code(
         self,
@@ -174,7 +216,10 @@ class TokenClient:
         form: dict[str, str],
         invalid_grant: type[InvalidGrantError],
     ) -> tuple[_TokenResponse, dict[str, Any]]:
-        headers, auth_form = client_auth(config, metadata.token_endpoint, now=self._clock())
+        secret = await self.client_secret(config)
+        headers, auth_form = client_auth(
+            config, metadata.token_endpoint, now=self._clock(), secret=secret
+        )
         try:
             response = await self._http.post(
                 metadata.token_endpoint,
@@ -205,7 +250,7 @@ class TokenClient:
             token_type=_BEARER,
             expires_at=int(self._clock()) + lifetime,
             refresh_token=body.refresh_token or previous_refresh,
-            id_token=body.id_token or None,
+            id_token=None if config.is_oauth2 else body.id_token or None,
             scope=tuple(body.scope.split()) if body.scope is not None else fallback_scope,
             raw=freeze(raw),
         )

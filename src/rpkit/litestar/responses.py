@@ -54,6 +54,7 @@ STATUS_AND_MESSAGE: tuple[tuple[type[errors.RPKitError], int, str], ...] = (
     (errors.TokenEndpointError, 400, "The identity provider refused to complete the sign-in."),
     (errors.LogoutTokenValidationError, 400, "The logout request was not valid."),
     (errors.TokenValidationError, 400, "The identity provider's answer failed verification."),
+    (errors.IdentityRefusedError, 403, "This account may not sign in here."),
     (errors.UserInfoError, 400, "Your profile could not be read from the identity provider."),
     (errors.LogoutError, 400, "The logout request was not valid."),
     (errors.NotSignedInError, 401, "Please sign in to continue."),

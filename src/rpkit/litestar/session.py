@@ -48,15 +48,23 @@ class SessionData(msgspec.Struct, kw_only=True):
     csrf_token: str
     """Proves a logout POST came from this app's own page."""
     created_at: int
+    email: str | None = None
+    email_verified: bool = False
+    name: str | None = None
+    tenant: str | None = None
 
     @property
     def identity(self) -> Identity:
-        """Who is signed in (``issuer`` and ``subject`` from the ID token)."""
+        """Who is signed in, as the provider's identity mapping settled at login."""
         return Identity(
             provider_id=self.provider_id,
             issuer=self.issuer,
             subject=self.subject,
             claims=MappingProxyType(self.claims),
+            email=self.email,
+            email_verified=self.email_verified,
+            name=self.name,
+            tenant=self.tenant,
         )
 
     def tokens(self) -> TokenSet:
@@ -71,9 +79,10 @@ class SessionData(msgspec.Struct, kw_only=True):
             raw=MappingProxyType({}),
         )
 
-    def id_token_struct(self) -> IDToken:
-        """The validated ID token the session stands on, for refresh continuity checks."""
-        return id_token_from_claims(self.id_token_claims)
+    def id_token_struct(self) -> IDToken | None:
+        """The validated ID token the session stands on, for refresh continuity checks; None
+        for OAuth 2.0-only providers."""
+        return id_token_from_claims(self.id_token_claims) if self.id_token_claims else None
 
 
 class SessionManager:
@@ -99,7 +108,8 @@ class SessionManager:
         """Store a session for ``result`` under a new id and return it; ``previous_id`` (the
         pre-login session, if any) is destroyed so a planted id never becomes authenticated."""
         data = _from_login(result, now=int(self.clock()))
-        return await self._start(data, result.id_token.sid, previous_id)
+        sid = result.id_token.sid if result.id_token else None
+        return await self._start(data, sid, previous_id)
 
     async def create_for_identity(
         self, identity: Identity, *, previous_id: str | None = None
@@ -206,7 +216,9 @@ class SessionManager:
         ttl = self.config.session_lifetime
         if sid:
             await self.store.set(f"{_BY_SID}{data.provider_id}:{sid}", session_id.encode(), ttl)
-        key = f"{_BY_SUB}{data.provider_id}:{data.subject}"
+        # Logout tokens name the ID token's sub, which an identity mapping may have replaced.
+        sub = data.id_token_claims.get("sub", data.subject)
+        key = f"{_BY_SUB}{data.provider_id}:{sub}"
         listed = msgspec.json.decode(await self.store.get(key) or b"[]", type=list[str])
         await self.store.set(key, msgspec.json.encode([*listed[-15:], session_id]), ttl)
 
@@ -305,38 +317,45 @@ class CookieSessionManager(SessionManager):
 
 def _from_login(result: LoginResult, *, now: int) -> SessionData:
     tokens = result.tokens
-    return SessionData(
-        provider_id=result.identity.provider_id,
-        issuer=result.identity.issuer,
-        subject=result.identity.subject,
-        claims=dict(result.identity.claims),
+    id_token_claims = _plain(result.id_token.claims) if result.id_token else {}
+    return _new_session(
+        result.identity,
+        now=now,
         id_token=tokens.id_token or "",
-        id_token_claims=_plain(result.id_token.claims),
+        id_token_claims=id_token_claims,
         access_token=tokens.access_token,
         token_type=tokens.token_type,
         expires_at=tokens.expires_at,
         refresh_token=tokens.refresh_token,
         scope=tokens.scope,
-        csrf_token=secrets.token_urlsafe(32),
-        created_at=now,
     )
 
 
 def _from_identity(identity: Identity, *, now: int, lifetime: int) -> SessionData:
+    return _new_session(identity, now=now, expires_at=now + lifetime)
+
+
+def _new_session(identity: Identity, *, now: int, **tokens: Any) -> SessionData:
+    fields: dict[str, Any] = {
+        "id_token": "",
+        "id_token_claims": {},
+        "access_token": "",
+        "token_type": "",
+        "refresh_token": None,
+        "scope": (),
+    }
     return SessionData(
         provider_id=identity.provider_id,
         issuer=identity.issuer,
         subject=identity.subject,
         claims=_plain(identity.claims),
-        id_token="",
-        id_token_claims={},
-        access_token="",
-        token_type="",
-        expires_at=now + lifetime,
-        refresh_token=None,
-        scope=(),
+        email=identity.email,
+        email_verified=identity.email_verified,
+        name=identity.name,
+        tenant=identity.tenant,
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
+        **(fields | tokens),
     )
 
 
@@ -350,7 +369,7 @@ def _refreshed(data: SessionData, fresh: RefreshResult) -> SessionData:
         refresh_token=tokens.refresh_token,
         scope=tokens.scope,
         id_token=tokens.id_token or data.id_token,
-        id_token_claims=_plain(fresh.id_token.claims),
+        id_token_claims=_plain(fresh.id_token.claims) if fresh.id_token else {},
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
@@ -253,12 +252,7 @@ class _Routes:
         config = self.runtime(request).rp.provider(self.plugin.provider_id)
         email = result.email.lower()
         claims = {"email": email, "email_verified": True, "amr": [method]}
-        return Identity(
-            provider_id=config.id,
-            issuer=config.issuer,
-            subject=f"email:{email}",
-            claims=MappingProxyType(claims),
-        )
+        return Identity.from_claims(config.id, config.issuer, f"email:{email}", claims)
 
     def name(self, suffix: str) -> str:
         return f"rpkit-scalekit:{self.plugin.provider_id}:{suffix}"
