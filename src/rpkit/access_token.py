@@ -25,9 +25,10 @@ import msgspec
 
 from rpkit._frozen import freeze
 from rpkit._jwt import Rejected, audiences, check_times, show, string_claim
-from rpkit.config import MAX_LEEWAY
+from rpkit.config import MAX_LEEWAY, TENANT_PLACEHOLDER, TenantPolicy
 from rpkit.errors import ConfigurationError
 from rpkit.jwks import KEY_TYPES
+from rpkit.tenants import check_issuer
 
 __all__ = ["AccessToken", "AccessTokenPolicy", "check_access_token_claims"]
 
@@ -37,7 +38,8 @@ class AccessTokenPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
     issuers: tuple[str, ...]
     """Accepted ``iss`` values, compared exactly (e.g. Scalekit's ``{env}`` and
-    ``{env}/resources/{id}``). Every issuer listed can mint tokens for this API."""
+    ``{env}/resources/{id}``). Every issuer listed can mint tokens for this API. With
+    :attr:`tenants`, an entry may be a template containing ``{tenantid}``."""
     jwks_uri: str
     """Where the issuers' signing keys are published; the only source of keys."""
     audience: tuple[str, ...]
@@ -53,6 +55,10 @@ class AccessTokenPolicy(msgspec.Struct, frozen=True, kw_only=True):
     leeway: int = 60
     """Clock tolerance in seconds for ``exp``, ``nbf`` and ``iat`` (at most 120). Larger values
     accept tokens that are already expired."""
+    tenants: TenantPolicy | None = None
+    """Multi-tenant issuers (Entra ID): a token whose ``iss`` is not listed exactly is accepted
+    only when it equals a ``{tenantid}`` template of :attr:`issuers` filled with the token's own
+    tenant claim, and that tenant is allowed."""
     accepted_types: tuple[str, ...] = ("at+jwt", "application/at+jwt", "jwt")
     """Accepted ``typ`` headers, compared case-insensitively (stored lower-case); a token without
     ``typ`` passes. Dropping ``jwt`` enforces RFC 9068 §4 and refuses ID tokens (``typ: JWT``)
@@ -77,6 +83,9 @@ def _policy_problem(policy: AccessTokenPolicy) -> str | None:
         )
     if not 0 <= policy.leeway <= MAX_LEEWAY:
         return f"leeway must be between 0 and {MAX_LEEWAY} seconds"
+    templated = any(TENANT_PLACEHOLDER in issuer for issuer in policy.issuers)
+    if templated != (policy.tenants is not None):
+        return f"an issuer template with {TENANT_PLACEHOLDER} and tenants go together"
     return None
 
 
@@ -105,7 +114,7 @@ def check_access_token_claims(
     """
     iss = claims.get("iss")
     if type(iss) is not str or iss not in policy.issuers:
-        raise Rejected("iss", f"iss {show(iss)} is not an accepted issuer")
+        _check_tenant_issuer(claims, policy)
     aud = audiences(claims)
     if not any(audience in aud for audience in policy.audience):
         raise Rejected("aud", f"aud {show(list(aud))} names none of this API's audiences")
@@ -116,6 +125,21 @@ def check_access_token_claims(
     if missing:
         raise Rejected("scope", f"required scopes {missing} were not granted")
     return AccessToken(iss, sub, aud, exp, iat, scopes, _client_id(claims), freeze(claims))
+
+
+def _check_tenant_issuer(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> None:
+    """``iss`` is a ``{tenantid}`` template filled with the token's own allowed tenant."""
+    rejection = Rejected("iss", f"iss {show(claims.get('iss'))} is not an accepted issuer")
+    for template in policy.issuers:
+        if TENANT_PLACEHOLDER not in template:
+            continue
+        try:
+            check_issuer(claims, template, policy.tenants)
+        except Rejected as exc:
+            rejection = exc
+            continue
+        return
+    raise rejection
 
 
 def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:

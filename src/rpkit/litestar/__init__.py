@@ -15,6 +15,7 @@ from rpkit.litestar.guards import (
     requires_login,
     requires_provider,
     requires_recent_auth,
+    requires_tenant,
 )
 from rpkit.litestar.plugin import RPKitPlugin, RPKitRuntime
 from rpkit.litestar.session import SessionData, SessionManager
@@ -32,4 +33,5 @@ __all__ = [
     "requires_provider",
     "requires_recent_auth",
     "requires_scopes",
+    "requires_tenant",
 ]

@@ -41,6 +41,7 @@ __all__ = (
     "requires_login",
     "requires_provider",
     "requires_recent_auth",
+    "requires_tenant",
 )
 
 Check = Callable[["SessionData", RPKitRuntime], None]
@@ -72,6 +73,25 @@ def requires_provider(*provider_ids: str) -> Guard:
             raise PermissionDeniedError(detail, requirement="provider")
 
     return _guard(check, hint=provider_ids[0] if len(allowed) == 1 else None)
+
+
+def requires_tenant(*tenant_ids: str) -> Guard:
+    """Allow users who signed in from one of ``tenant_ids`` of a multi-tenant provider (the
+    identity's :attr:`~rpkit.client.Identity.tenant`, Entra ID's ``tid``).
+
+    Raises (from the guard):
+        NotSignedInError: there is no session.
+        PermissionDeniedError: the session has no tenant or another one
+            (``requirement="tenant"``).
+    """
+    allowed = frozenset(_required("requires_tenant", tenant_ids))
+
+    def check(session: SessionData, _: RPKitRuntime) -> None:
+        if session.tenant not in allowed:
+            detail = "the session's tenant is not one this page allows"
+            raise PermissionDeniedError(detail, requirement="tenant")
+
+    return _guard(check)
 
 
 def requires_claim(name: str, value: Any) -> Guard:
