@@ -232,7 +232,7 @@ async def test_identity_mapper_reads_string_booleans_and_composes_the_subject(
     assert result.identity.subject == "t-1:o-9"
     assert result.identity.email_verified is True
     assert result.id_token is not None
-    assert result.id_token.sub == next(iter(fake_op.users.values())).sub  # the token's sub is unchanged
+    assert result.id_token.sub == next(iter(fake_op.users.values())).sub  # sub unchanged
 
 
 async def test_standard_mapping_never_takes_a_string_boolean(fake_op, fake_op_http):
@@ -303,7 +303,8 @@ async def test_accept_missing_nonce_accepts_a_token_without_nonce_and_still_send
     request, callback = await harness.start()
     assert httpx.URL(request.url).params.get("nonce")
     result = await harness.finish(callback)
-    assert result.id_token is not None and result.id_token.nonce is None
+    assert result.id_token is not None
+    assert result.id_token.nonce is None
 
 
 async def test_accept_missing_nonce_still_refuses_a_wrong_nonce(fake_op, fake_op_http):
