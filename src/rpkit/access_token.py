@@ -112,9 +112,7 @@ def check_access_token_claims(
         Rejected: ``iss``, ``aud``, ``exp``, ``iat``, ``nbf``, ``sub``, ``scope`` or
             ``malformed``.
     """
-    iss = claims.get("iss")
-    if type(iss) is not str or iss not in policy.issuers:
-        _check_tenant_issuer(claims, policy)
+    iss = _issuer(claims, policy)
     aud = audiences(claims)
     if not any(audience in aud for audience in policy.audience):
         raise Rejected("aud", f"aud {show(list(aud))} names none of this API's audiences")
@@ -127,18 +125,20 @@ def check_access_token_claims(
     return AccessToken(iss, sub, aud, exp, iat, scopes, _client_id(claims), freeze(claims))
 
 
-def _check_tenant_issuer(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> None:
-    """``iss`` is a ``{tenantid}`` template filled with the token's own allowed tenant."""
-    rejection = Rejected("iss", f"iss {show(claims.get('iss'))} is not an accepted issuer")
+def _issuer(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> str:
+    """``iss`` listed exactly, or a ``{tenantid}`` template filled with the token's own allowed
+    tenant; never the template itself."""
+    iss = claims.get("iss")
+    if type(iss) is str and iss in policy.issuers and TENANT_PLACEHOLDER not in iss:
+        return iss
+    rejection = Rejected("iss", f"iss {show(iss)} is not an accepted issuer")
     for template in policy.issuers:
         if TENANT_PLACEHOLDER not in template:
             continue
         try:
-            check_issuer(claims, template, policy.tenants)
+            return check_issuer(claims, template, policy.tenants)[0]
         except Rejected as exc:
             rejection = exc
-            continue
-        return
     raise rejection
 
 

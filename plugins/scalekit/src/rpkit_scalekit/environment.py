@@ -19,7 +19,7 @@ from rpkit_scalekit.idp_initiated import IdPInitiatedVerifier
 from rpkit_scalekit.limiter import PasswordlessLimiter, PasswordlessLimits
 from rpkit_scalekit.management import ManagementClient
 from rpkit_scalekit.passwordless import PasswordlessClient
-from rpkit_scalekit.routing import LoginRouter, RouteHook
+from rpkit_scalekit.routing import LoginHintRouting, LoginRouter, RouteHook
 from rpkit_scalekit.webhooks import WebhookVerifier
 
 __all__ = ["ScalekitEnvironment"]
@@ -79,6 +79,9 @@ class ScalekitEnvironment:
             clock=clock,
         )
         self.router = LoginRouter(self.api, hook=route_hook)
+        routing = config.hooks.authorization_params
+        if isinstance(routing, LoginHintRouting):  # the preset's hook routes with this router
+            routing.router = self.router
         self.limiter = PasswordlessLimiter(store, limits=limits, key=limiter_key, clock=clock)
         self.passwordless = PasswordlessClient(
             self.api, limiter=self.limiter, same_browser_origin=same_browser_origin

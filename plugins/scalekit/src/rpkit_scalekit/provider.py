@@ -28,6 +28,8 @@ from rpkit.access_token import AccessTokenPolicy
 from rpkit.config import ProviderConfig
 from rpkit.discovery import DiscoveryCache, ProviderMetadata
 from rpkit.errors import ConfigurationError, DiscoveryError
+from rpkit.hooks import ProviderHooks
+from rpkit_scalekit.routing import LoginHintRouting
 
 __all__ = [
     "DOCUMENTED_PATHS",
@@ -74,6 +76,7 @@ def scalekit(
     leeway: int = 60,
     fetch_userinfo: bool = False,
     allow_insecure_http: bool = False,
+    route_login_hint: bool = True,
 ) -> ProviderConfig:
     """The :class:`~rpkit.config.ProviderConfig` of one Scalekit environment.
 
@@ -95,6 +98,9 @@ def scalekit(
             Scalekit documents no UserInfo for relying parties and its ID token carries the
             profile claims.
         allow_insecure_http: development only: an ``http://`` loopback environment.
+        route_login_hint: route core logins that carry a ``login_hint`` to the email's SSO
+            connection (:class:`~rpkit_scalekit.routing.LoginHintRouting`, the preset's
+            ``hooks.authorization_params``), as the plugin's email start does.
 
     Raises:
         ConfigurationError: the resulting configuration is refused (e.g. not https).
@@ -112,6 +118,7 @@ def scalekit(
         post_logout_redirect_uri=post_logout_redirect_uri,
         fetch_userinfo=fetch_userinfo,
         allow_insecure_http=allow_insecure_http,
+        hooks=ProviderHooks(authorization_params=LoginHintRouting() if route_login_hint else None),
     )
 
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal, Protocol
 
 import msgspec
 
 from rpkit._log import get_logger
 from rpkit.errors import ConfigurationError
+from rpkit.hooks import AuthorizationContext
 from rpkit_scalekit.errors import InvalidEmailError, ScalekitError, ScalekitInputError
 from rpkit_scalekit.management import Connection
 
@@ -36,6 +37,7 @@ __all__ = [
     "SOCIAL_PROVIDERS",
     "SSO_CONNECTION_TYPES",
     "ConnectionDirectory",
+    "LoginHintRouting",
     "LoginRoute",
     "LoginRouter",
     "RouteHook",
@@ -409,3 +411,28 @@ def _by_connections(connections: tuple[Connection, ...], request: RouteRequest) 
             "organization", "sso_organization", request, organization_id=organizations.pop()
         )
     return _route("hosted", "ambiguous_domain" if connections else "no_sso_connection", request)
+
+
+_EXPLICIT = frozenset({"connection_id", "organization_id", "provider", "domain_hint", "domain"})
+
+
+class LoginHintRouting:
+    """The Scalekit preset's :class:`~rpkit.hooks.AuthorizationParamsHook`: a core login
+    (``/auth/login/scalekit?login_hint=ada@acme.test``) is routed like the plugin's email
+    start, so it lands on the user's SSO connection instead of Scalekit's login box.
+
+    It routes only when the login names an email and no explicit destination, and only once
+    :attr:`router` is bound (the :class:`~rpkit_scalekit.environment.ScalekitEnvironment` binds
+    it when it is built); unbound, it adds nothing and Scalekit discovers the connection from
+    ``login_hint`` itself.
+    """
+
+    def __init__(self) -> None:
+        self.router: LoginRouter | None = None
+
+    async def __call__(self, context: AuthorizationContext) -> Mapping[str, str]:
+        email = context.params.get("login_hint")
+        if self.router is None or email is None or _EXPLICIT & set(context.params):
+            return {}
+        route = await self.router.route(email=email, prompt=context.params.get("prompt"))
+        return {k: v for k, v in route.params().items() if k not in context.params}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from rpkit_scalekit.testing import FakeScalekit
 
 from .conftest import BASE, SK, Browser
@@ -122,3 +124,34 @@ async def test_idp_initiated_with_a_forged_token_is_refused(
     assert fake_scalekit.recording.count("authorize") == 0
     assert not browser.sets_session(refused)
     assert BASE
+
+
+@pytest.mark.spi
+async def test_core_login_with_login_hint_is_routed_through_the_preset_hook(
+    browser: Browser,
+) -> None:
+    started = await browser.client.get(
+        "/auth/login/scalekit",
+        params={"login_hint": "ada@acme.test", "return_to": "/welcome"},
+        follow_redirects=False,
+    )
+
+    assert started.status_code == 303
+    asked = query(started.headers["location"])
+    assert asked["connection_id"] == ACME_CONNECTION
+    assert asked["login_hint"] == "ada@acme.test"
+    done = await browser.follow_to_callback(started.headers["location"])
+    assert browser.sets_session(done)
+
+
+@pytest.mark.spi
+async def test_core_login_with_a_bad_login_hint_is_refused_before_anything_is_stored(
+    browser: Browser,
+) -> None:
+    started = await browser.client.get(
+        "/auth/login/scalekit", params={"login_hint": "not an email"}, follow_redirects=False
+    )
+
+    assert started.status_code == 400
+    assert browser.fake.recording.count("connections") == 0
+    assert "location" not in started.headers
