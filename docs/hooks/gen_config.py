@@ -33,6 +33,9 @@ __all__ = [
 
 CLASSES = (
     "rpkit.config.ProviderConfig",
+    "rpkit.config.Endpoints",
+    "rpkit.config.TenantPolicy",
+    "rpkit.hooks.ProviderHooks",
     "rpkit.litestar.config.RPKitConfig",
     "rpkit.access_token.AccessTokenPolicy",
 )

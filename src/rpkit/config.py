@@ -98,7 +98,9 @@ class Endpoints(msgspec.Struct, frozen=True, kw_only=True):
     ``allow_insecure_http``)."""
 
     authorization_endpoint: str
+    """Where the browser is sent to sign in."""
     token_endpoint: str
+    """Where the code is exchanged (and tokens refreshed); the client secret goes only here."""
     profile_endpoint: str | None = None
     """OAuth 2.0-only: where the identity is read (GitHub's ``/user``); OpenID Connect: the
     UserInfo endpoint."""
