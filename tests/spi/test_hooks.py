@@ -49,9 +49,7 @@ async def test_authorization_params_hook_adds_parameters_per_login(fake_op, fake
         seen.append(context)
         return {"domain_hint": context.params.get("login_hint", "").partition("@")[2]}
 
-    harness = harness_with(
-        fake_op, fake_op_http, hooks=ProviderHooks(authorization_params=route)
-    )
+    harness = harness_with(fake_op, fake_op_http, hooks=ProviderHooks(authorization_params=route))
     request = await harness.rp.begin_login(
         "fake", redirect_uri=harness.redirect_uri, params={"login_hint": "ada@acme.test"}
     )
@@ -197,9 +195,7 @@ async def test_callback_extras_reach_the_mapper_but_never_the_email(fake_op, fak
     assert mapper.sources[0].extras["user"]["email"] == "attacker@evil.test"
 
 
-async def test_oversized_callback_extra_is_refused_before_the_token_request(
-    fake_op, fake_op_http
-):
+async def test_oversized_callback_extra_is_refused_before_the_token_request(fake_op, fake_op_http):
     harness = harness_with(fake_op, fake_op_http, hooks=ProviderHooks(callback_extras=AppleUser()))
     request, callback = await harness.start()
     error = await harness.rejected(
@@ -208,9 +204,7 @@ async def test_oversized_callback_extra_is_refused_before_the_token_request(
     assert error.code == "parameter_too_large"  # type: ignore[attr-defined]
 
 
-async def test_unreadable_callback_extra_is_refused_before_the_token_request(
-    fake_op, fake_op_http
-):
+async def test_unreadable_callback_extra_is_refused_before_the_token_request(fake_op, fake_op_http):
     harness = harness_with(fake_op, fake_op_http, hooks=ProviderHooks(callback_extras=AppleUser()))
     request, callback = await harness.start()
     await harness.rejected(CallbackError, with_extra(callback, "user", "{not json"), request)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
@@ -43,7 +44,27 @@ def authorize(op: FakeOP, req: OPRequest) -> httpx.Response:
         return _deliver(op, req, redirect_uri, response_mode, refusal)
     code = secrets.token_urlsafe(32)
     op.codes[code] = grant
-    return _deliver(op, req, redirect_uri, response_mode, [("code", code)], grant=grant)
+    result = [("code", code), *_first_login_user(op, grant)]
+    return _deliver(op, req, redirect_uri, response_mode, result, grant=grant)
+
+
+def _first_login_user(op: FakeOP, grant: CodeGrant) -> list[tuple[str, str]]:
+    """Apple's ``user`` parameter, sent only the first time a user authorizes a client: their
+    name and email as JSON, in Apple's shape:
+    https://developer.apple.com/documentation/sign_in_with_apple/sign_in_with_apple_js/incorporating_sign_in_with_apple_into_other_platforms
+    """
+    consent = (grant.client_id, grant.user.sub)
+    first = consent not in op.consents
+    op.consents.add(consent)
+    if not (first and op.first_login_user_field):
+        return []
+    claims = grant.user.claims
+    names = (("given_name", "firstName"), ("family_name", "lastName"))
+    name = {apple: claims[ours] for ours, apple in names if ours in claims}
+    user: dict[str, Any] = {"name": name} if name else {}
+    if "email" in claims:
+        user["email"] = claims["email"]
+    return [("user", json.dumps(user, separators=(",", ":")))]
 
 
 def _client_for(op: FakeOP, client_id: str | None) -> FakeClient:
@@ -57,7 +78,7 @@ def _check_request(op: FakeOP, req: OPRequest, client: FakeClient, redirect_uri:
     if req.get("response_type") != "code":
         raise OAuthError("unsupported_response_type", "only response_type=code is supported")
     scope = req.get("scope") or ""
-    if "openid" not in scope.split():
+    if op.kind == "oidc" and "openid" not in scope.split():
         raise OAuthError("invalid_scope", "scope must include openid")
     if req.get("response_mode") not in (None, "query", "form_post", "fragment"):
         raise OAuthError("invalid_request", "unsupported response_mode")
@@ -97,8 +118,10 @@ def _deliver(
     state = req.all("state")[:1]
     if state and knobs.callback_state != "missing":
         params.append(("state", state[0] + ("1" if knobs.callback_state == "altered" else "")))
-    if knobs.callback_iss != "missing":
-        params.append(("iss", op.issuer + ("1" if knobs.callback_iss == "wrong" else "")))
+    if knobs.callback_iss == "wrong":
+        params.append(("iss", op.issuer + "1"))
+    elif knobs.callback_iss == "correct" and op.authorization_response_iss:
+        params.append(("iss", op.issuer))
     fragment: list[tuple[str, str]] = []
     if grant is not None and knobs.front_channel_tokens:
         tokens = op.front_channel_tokens(grant, knobs.front_channel_tokens)

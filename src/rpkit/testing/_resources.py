@@ -12,6 +12,7 @@ from rpkit.testing.knobs import apply_edits
 
 if TYPE_CHECKING:
     from rpkit.testing.op import FakeOP
+    from rpkit.testing.registry import FakeUser, TokenGrant
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -22,7 +23,7 @@ def metadata(op: FakeOP) -> dict[str, Any]:
     if op.misbehave.http_endpoints:
         endpoints = {name: url.replace("https://", "http://", 1) for name, url in endpoints.items()}
     honest: dict[str, Any] = {
-        "issuer": op.issuer,
+        "issuer": op.issuer_template or op.issuer,
         "authorization_endpoint": endpoints["authorize"],
         "token_endpoint": endpoints["token"],
         "userinfo_endpoint": endpoints["userinfo"],
@@ -64,6 +65,10 @@ def metadata(op: FakeOP) -> dict[str, Any]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
     }
+    if not op.authorization_response_iss:
+        del honest["authorization_response_iss_parameter_supported"]
+    if op.issuer_template:
+        honest["claims_supported"] += ["tid", "oid"]
     return apply_edits(honest, op.misbehave.metadata)
 
 
@@ -83,8 +88,13 @@ def jwks(op: FakeOP, req: OPRequest) -> httpx.Response:
     return json_response(document, headers={"Cache-Control": f"public, max-age={op.jwks_max_age}"})
 
 
-def userinfo(op: FakeOP, req: OPRequest) -> httpx.Response:
-    """UserInfo (Core §5.3): the Bearer header only, claims released by the granted scope."""
+def bearer_user(op: FakeOP, req: OPRequest) -> tuple[TokenGrant, FakeUser]:
+    """The grant and user of the access token in the ``Authorization: Bearer`` header (RFC 6750
+    §2.1; a token in the query or form is refused).
+
+    Raises:
+        OAuthError: 401 with a ``WWW-Authenticate: Bearer`` challenge.
+    """
     if req.all("access_token"):
         raise _bearer_error("invalid_request", "send the access token in the Authorization header")
     authorization = req.headers.get("authorization", "")
@@ -94,7 +104,13 @@ def userinfo(op: FakeOP, req: OPRequest) -> httpx.Response:
     grant = op.access_tokens.get(presented.strip())
     if grant is None or grant.revoked or grant.expires_at < op.now() or grant.user is None:
         raise _bearer_error("invalid_token", "unknown or expired access token")
-    released = grant.user.released(grant.scope)
+    return grant, grant.user
+
+
+def userinfo(op: FakeOP, req: OPRequest) -> httpx.Response:
+    """UserInfo (Core §5.3): the Bearer header only, claims released by the granted scope."""
+    grant, user = bearer_user(op, req)
+    released = user.released(grant.scope)
     client = op.clients[grant.client_id]
     alg = client.userinfo_signed_response_alg or ("RS256" if op.misbehave.userinfo_signed else None)
     if alg is None:
@@ -102,7 +118,8 @@ def userinfo(op: FakeOP, req: OPRequest) -> httpx.Response:
         return json_response(claims, headers={"Cache-Control": "no-store"})
     # Edit once, on the signed document, so callables see (and change) its iss and aud too.
     payload = apply_edits(
-        {"iss": op.issuer, "aud": client.client_id, **released}, op.misbehave.userinfo_claims
+        {"iss": op.issuer_for(user), "aud": client.client_id, **released},
+        op.misbehave.userinfo_claims,
     )
     signed = op.minter.sign(
         payload,

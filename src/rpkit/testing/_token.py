@@ -45,7 +45,7 @@ def token(op: FakeOP, req: OPRequest) -> httpx.Response:
         return _answer(
             {
                 "access_token": access,
-                "token_type": "Bearer",
+                "token_type": _token_type(op),
                 "expires_in": op.access_token_lifetime,
                 "scope": scope,
             }
@@ -182,14 +182,16 @@ def _authorization_code(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx
     _check_pkce(grant.code_challenge, grant.code_challenge_method, req.get("code_verifier"))
     access = op.issue_access_token(client, grant.user, grant.scope, grant.sid)
     refresh = TokenGrant(client.client_id, grant.user, grant.scope, grant.auth_time, grant.sid)
-    id_token = op.issue_id_token(client, refresh, access, nonce=grant.nonce, refreshing=False)
     body: dict[str, Any] = {
         "access_token": access,
-        "token_type": "Bearer",
+        "token_type": _token_type(op),
         "expires_in": op.access_token_lifetime,
-        "id_token": id_token,
         "scope": grant.scope,
     }
+    if op.kind == "oidc":
+        body["id_token"] = op.issue_id_token(
+            client, refresh, access, nonce=grant.nonce, refreshing=False
+        )
     if op.issue_refresh_tokens:
         body["refresh_token"] = op.store_refresh_token(refresh)
     return _answer(apply_edits(body, op.misbehave.token_fields))
@@ -218,20 +220,26 @@ def _refresh(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx.Response:
     access = op.issue_access_token(client, grant.user, grant.scope, grant.sid)
     body: dict[str, Any] = {
         "access_token": access,
-        "token_type": "Bearer",
+        "token_type": _token_type(op),
         "expires_in": op.access_token_lifetime,
         "scope": grant.scope,
     }
     if not knobs.refresh_minimal:
-        body["id_token"] = op.issue_id_token(client, grant, access, nonce=None, refreshing=True)
+        if op.kind == "oidc":
+            body["id_token"] = op.issue_id_token(client, grant, access, nonce=None, refreshing=True)
         if knobs.refresh_rotation:
             grant.revoked = True
             successor = TokenGrant(
                 client.client_id, grant.user, grant.scope, grant.auth_time, grant.sid
             )
-            successor.id_token = body["id_token"]
+            successor.id_token = body.get("id_token")
             body["refresh_token"] = op.store_refresh_token(successor)
     return _answer(apply_edits(body, knobs.token_fields))
+
+
+def _token_type(op: FakeOP) -> str:
+    """``Bearer``; an OAuth 2.0-only provider writes it in lower case, as GitHub does."""
+    return "bearer" if op.kind == "oauth2" else "Bearer"
 
 
 def _answer(body: dict[str, Any]) -> httpx.Response:

@@ -23,8 +23,11 @@ from rpkit.testing.minter import Tamper
 
 __all__ = ["ABSENT", "Bounce", "Canned", "ClaimEdits", "Endpoint", "Misbehaviour", "apply_edits"]
 
-Endpoint = Literal["discovery", "authorize", "token", "userinfo", "jwks", "end_session"]
-"""The fake OP's endpoints, as named in knobs and in the oracle."""
+Endpoint = Literal[
+    "discovery", "authorize", "token", "userinfo", "jwks", "end_session", "profile", "extra"
+]
+"""The fake OP's endpoints, as named in knobs and in the oracle. ``profile`` is an OAuth 2.0-only
+provider's identity endpoint (GitHub's ``/user``); ``extra`` is every path of ``extra_json``."""
 
 
 class _Absent:
@@ -123,9 +126,11 @@ class Misbehaviour:
     """Return ``state`` as sent, altered (plus "1"), or not at all (row 7)."""
     callback_iss: IssMode = "correct"
     """The RFC 9207 ``iss`` response parameter: the issuer, the issuer plus "1", or none
-    (row 10). Whether the metadata advertises it is ``metadata`` above."""
+    (row 10). Whether the metadata advertises it is ``metadata`` above. ``"correct"`` sends
+    nothing where the OP has no RFC 9207 support (``FakeOP.authorization_response_iss``)."""
     callback_params: dict[str, Any] = field(default_factory=dict)
-    """Edits to the callback parameters, e.g. ``{"code": ABSENT}``."""
+    """Edits to the callback parameters, e.g. ``{"code": ABSENT}``, or a raw Apple ``user``
+    value: ``{"user": "not json"}``."""
     callback_duplicates: dict[str, Literal["same", "different"]] = field(default_factory=dict)
     """Parameters sent twice, with the same or a different second value (row 14)."""
     front_channel_tokens: frozenset[Literal["id_token", "access_token"]] = frozenset()

@@ -15,65 +15,80 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
-from rpkit.testing import _authorize, _resources, _token
+from rpkit.testing import _issue, _resources, _routes, _tenants
 from rpkit.testing._asgi import asgi_app
-from rpkit.testing._http import OAuthError, OPRequest, html_response, parse
-from rpkit.testing._jose import decode_unverified, half_hash, verify_compact
 from rpkit.testing._logout import LogoutDefect, mint_logout_token
+from rpkit.testing._oauth2 import JSONSource, github_profile
+from rpkit.testing._routes import DISCOVERY_PATH
+from rpkit.testing._token import new_refresh_token
 from rpkit.testing.browser import AuthorizationResponse
 from rpkit.testing.keys import KeyRing
-from rpkit.testing.knobs import Endpoint, Misbehaviour, apply_edits
+from rpkit.testing.knobs import Endpoint, Misbehaviour
 from rpkit.testing.minter import TokenMinter
-from rpkit.testing.oracle import Oracle, RecordedRequest
+from rpkit.testing.oracle import Oracle
 from rpkit.testing.registry import CodeGrant, FakeClient, FakeUser, TokenGrant, default_users
 
 if TYPE_CHECKING:
     from rpkit.config import ProviderConfig
     from rpkit.testing.transport import FakeOPTransport
 
-__all__ = ["DEFAULT_ISSUER", "FakeOP"]
+__all__ = ["DEFAULT_ISSUER", "DISCOVERY_PATH", "FakeOP", "OPKind"]
 
 DEFAULT_ISSUER = "https://op.rpkit.test"
-DISCOVERY_PATH = "/.well-known/openid-configuration"
-_HANDLERS = {
-    "discovery": _resources.discovery,
-    "jwks": _resources.jwks,
-    "userinfo": _resources.userinfo,
-    "authorize": _authorize.authorize,
-    "end_session": _authorize.end_session,
-    "token": _token.token,
-}
+OPKind = Literal["oidc", "oauth2"]
+"""``oidc``: an OpenID Provider. ``oauth2``: an OAuth 2.0-only provider (GitHub-style), with no
+discovery, no ID token, and the identity at a bearer-protected profile endpoint."""
 
 
 class FakeOP:
     """An in-process OpenID Provider that auto-approves a configured user.
 
     Args:
-        issuer: the exact issuer string; endpoints live under it.
+        issuer: the exact issuer string; endpoints live under it. With ``multi_tenant``, the
+            base of the issuer template.
         clients: registered clients; one default confidential client when None.
         users: known users; Alice and Bob when None. The first signs in unless
             :meth:`login_as` or a matching ``login_hint`` picks another.
         random_paths: put a random segment in every endpoint path, so an RP that guesses paths
             instead of reading discovery fails (row 1).
         require_pkce: refuse authorization requests without ``code_challenge``.
-        issue_refresh_tokens: include a refresh token in code exchanges.
+        issue_refresh_tokens: include a refresh token in code exchanges; None means yes for
+            ``oidc`` and no for ``oauth2`` (GitHub's default).
         code_lifetime: seconds an authorization code stays redeemable.
         access_token_lifetime: ``expires_in`` of access tokens, in seconds.
         id_token_lifetime: seconds between an ID token's ``iat`` and ``exp``.
         jwks_max_age: ``Cache-Control: max-age`` of the JWKS response.
         metadata_max_age: ``Cache-Control: max-age`` of the discovery document.
+        kind: ``oauth2`` for an OAuth 2.0-only provider: no discovery (404), no JWKS, no
+            ``openid`` scope needed, token responses with ``token_type: bearer`` and no
+            ``id_token``, no RFC 9207 ``iss`` in the callback, and the identity at
+            ``{issuer}{profile_path}``.
+        profile: ``oauth2`` only: the profile endpoint's JSON for a user (any shape);
+            :func:`~rpkit.testing.github_profile` when None.
+        profile_path: ``oauth2`` only: the profile endpoint's path under the issuer.
+        extra_json: more bearer-protected GET endpoints, path under the issuer → JSON for the
+            user (GitHub's ``/user/emails``); the oracle names them all ``extra``.
+        multi_tenant: be a multi-tenant issuer, as Entra ID is: discovery at
+            ``{issuer}/common/v2.0`` and ``/organizations/v2.0`` publishes
+            :attr:`issuer_template`, and tokens carry the user's ``tid``, ``oid`` and tenant
+            ``iss``.
+        echo_nonce: put the request's ``nonce`` in the ID token; False omits it (LinkedIn).
+        first_login_user_field: add Apple's ``user`` parameter (JSON name and email) to the
+            authorization response of each user's first login at each client.
+
+    Raises:
+        ValueError: options that contradict each other or the kind.
     """
 
     def __init__(
@@ -84,24 +99,45 @@ class FakeOP:
         users: list[FakeUser] | None = None,
         random_paths: bool = False,
         require_pkce: bool = True,
-        issue_refresh_tokens: bool = True,
+        issue_refresh_tokens: bool | None = None,
         code_lifetime: int = 60,
         access_token_lifetime: int = 3600,
         id_token_lifetime: int = 300,
         jwks_max_age: int = 300,
         metadata_max_age: int = 3600,
+        kind: OPKind = "oidc",
+        profile: JSONSource | None = None,
+        profile_path: str = "/user",
+        extra_json: Mapping[str, JSONSource] | None = None,
+        multi_tenant: bool = False,
+        echo_nonce: bool = True,
+        first_login_user_field: bool = False,
     ) -> None:
+        _routes.check_options(kind, profile=profile, multi_tenant=multi_tenant)
         self.issuer = issuer
+        self.kind: OPKind = kind
         self.clients = {c.client_id: c for c in clients or [FakeClient()]}
         self.users = {u.sub: u for u in users or default_users()}
         self.current_user = next(iter(self.users.values()))
         self.require_pkce = require_pkce
-        self.issue_refresh_tokens = issue_refresh_tokens
+        refreshing = kind == "oidc" if issue_refresh_tokens is None else issue_refresh_tokens
+        self.issue_refresh_tokens = refreshing
         self.code_lifetime = code_lifetime
         self.access_token_lifetime = access_token_lifetime
         self.id_token_lifetime = id_token_lifetime
         self.jwks_max_age = jwks_max_age
         self.metadata_max_age = metadata_max_age
+        self.profile: JSONSource = profile or github_profile
+        self.profile_path = profile_path
+        self.extra_json: dict[str, JSONSource] = dict(extra_json or {})
+        template = _tenants.issuer_template(issuer.rstrip("/"))
+        self.issuer_template = template if multi_tenant else None
+        """``{issuer}/{tenantid}/v2.0`` for a multi-tenant OP (the ``issuer`` its discovery
+        publishes), else None."""
+        self.echo_nonce = echo_nonce
+        self.first_login_user_field = first_login_user_field
+        self.authorization_response_iss = kind == "oidc" and not multi_tenant
+        """Whether callbacks carry the RFC 9207 ``iss`` and discovery advertises it."""
         self.misbehave = Misbehaviour()
         """The knobs; see :class:`rpkit.testing.Misbehaviour`."""
         self.oracle = Oracle()
@@ -113,14 +149,15 @@ class FakeOP:
         self.access_tokens: dict[str, TokenGrant] = {}
         self.sessions: dict[str, tuple[str, set[str]]] = {}
         """OP session id (``sid``) → (``sub``, client ids that took part)."""
+        self.consents: set[tuple[str, str]] = set()
+        """(client id, ``sub``) of every login so far; clear it to make the next one a first."""
         self.seen_assertion_ids: set[str] = set()
-        prefix = f"/{secrets.token_hex(6)}" if random_paths else ""
-        base_path = urlsplit(self.issuer).path.rstrip("/")
-        self._paths: dict[str, Endpoint] = {f"{base_path}{DISCOVERY_PATH}": "discovery"}
-        names: tuple[Endpoint, ...] = ("authorize", "token", "userinfo", "jwks", "end_session")
-        self._paths |= {f"{base_path}{prefix}/{name}": name for name in names}
-        self.endpoints: dict[Endpoint, str] = {e: self.origin + p for p, e in self._paths.items()}
-        """Endpoint name → absolute URL."""
+        self._paths = _routes.build_paths(self, random_paths=random_paths)
+        self.endpoints: dict[Endpoint, str] = {}
+        """Endpoint name → absolute URL (the first path of each; ``extra`` is left out)."""
+        for path, endpoint in self._paths.items():
+            if endpoint != "extra":
+                self.endpoints.setdefault(endpoint, self.origin + path)
 
     # -- time, users, sessions -----------------------------------------------------------------
     def now(self) -> int:
@@ -161,13 +198,22 @@ class FakeOP:
         """An rpkit :class:`~rpkit.config.ProviderConfig` for this OP and one of its clients
         (the first registered one by default): its id, secret, authentication method and
         algorithms. ``changes`` win; a served OP (``http://127.0.0.1``) needs
-        ``allow_insecure_http=True``, stated explicitly as in any configuration.
+        ``allow_insecure_http=True``, stated explicitly as in any configuration. A multi-tenant
+        OP's configuration has :attr:`issuer_template` and :attr:`discovery_url`; pass
+        ``tenants=`` yourself.
 
         Example:
             >>> from rpkit.testing import FakeOP
             >>> config = FakeOP().provider_config(scopes=("openid", "offline_access"))
+
+        Raises:
+            ValueError: an ``oauth2`` OP; configure the client from :meth:`endpoint_urls`.
         """
         from rpkit.config import ProviderConfig  # noqa: PLC0415 - no import cycle at load time
+
+        if self.kind == "oauth2":
+            msg = "an OAuth 2.0-only FakeOP has no OpenID configuration: use endpoint_urls()"
+            raise ValueError(msg)
 
         client = self.clients[client_id or next(iter(self.clients))]
         keyless = client.token_endpoint_auth_method in ("none", "private_key_jwt")
@@ -180,7 +226,36 @@ class FakeOP:
             "id_token_signed_response_alg": client.id_token_signed_response_alg,
             "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
         }
+        if self.issuer_template:
+            settings |= {"issuer": self.issuer_template, "discovery_url": self.discovery_url}
         return ProviderConfig(**(settings | changes))
+
+    def endpoint_urls(self) -> dict[str, str]:
+        """The URLs a client configures when it does not read discovery, named as in
+        discovery metadata: ``authorization_endpoint``, ``token_endpoint`` and
+        ``profile_endpoint`` (UserInfo for an OpenID Provider), plus ``jwks_uri`` and
+        ``end_session_endpoint`` for an OpenID Provider.
+
+        Example:
+            >>> from rpkit.testing import FakeOP
+            >>> FakeOP(kind="oauth2").endpoint_urls()["profile_endpoint"]
+            'https://op.rpkit.test/user'
+        """
+        return _routes.endpoint_urls(self)
+
+    @property
+    def discovery_url(self) -> str | None:
+        """Where an RP fetches discovery: ``{issuer}/.well-known/openid-configuration``, or
+        ``{issuer}/common/v2.0/.well-known/openid-configuration`` for a multi-tenant OP; None
+        for an ``oauth2`` OP."""
+        return self.endpoints.get("discovery")
+
+    def issuer_for(self, user: FakeUser) -> str:
+        """The ``iss`` of ``user``'s tokens: the issuer, or for a multi-tenant OP the template
+        filled with the user's tenant."""
+        if self.issuer_template is None:
+            return self.issuer
+        return str(_tenants.tenant_claims(self.issuer_template, user)["iss"])
 
     def register_client(self, client: FakeClient) -> FakeClient:
         """Add or replace a registered client."""
@@ -208,23 +283,12 @@ class FakeOP:
         self.misbehave = Misbehaviour()
         self.oracle.clear()
 
-    # -- issuing ------------------------------------------------------------------------------
+    # -- issuing (the work is in _issue.py) ----------------------------------------------------
     def issue_access_token(
         self, client: FakeClient, user: FakeUser | None, scope: str, sid: str | None = None
     ) -> str:
         """A JWT access token, remembered for UserInfo; ending OP session ``sid`` revokes it."""
-        subject = user.sub if user else client.client_id
-        audience = client.access_token_audience or client.client_id
-        access = self.minter.mint_access_token(
-            subject=subject,
-            audience=audience,
-            client_id=client.client_id,
-            scope=scope,
-            lifetime=self.access_token_lifetime,
-        )
-        expires = self.now() + self.access_token_lifetime
-        self.access_tokens[access] = TokenGrant(client.client_id, user, scope, 0, sid, expires)
-        return access
+        return _issue.access_token(self, client, user, scope, sid)
 
     def issue_id_token(
         self,
@@ -236,47 +300,17 @@ class FakeOP:
         refreshing: bool,
     ) -> str:
         """An ID token for ``grant``, after the ID-token knobs."""
-        knobs = self.misbehave
-        if knobs.rotate_keys_before_signing:
-            self.keys.rotate()
-            knobs.rotate_keys_before_signing = False
-        alg = knobs.id_token_alg or client.id_token_signed_response_alg
-        assert grant.user is not None  # noqa: S101 - only user grants get ID tokens
-        honest = self.id_token_claims(client, grant, access_token, alg, nonce)
-        edits = knobs.refresh_id_token_claims if refreshing else knobs.id_token_claims
-        tamper = knobs.refresh_id_token_tamper if refreshing else knobs.id_token_tamper
-        token = self.minter.sign(
-            apply_edits(honest, edits),
-            alg=alg,
-            secret=client.client_secret,
-            header=knobs.id_token_header,
-            tamper=tamper,
-            layout=knobs.jwks_layout,
-        )
-        grant.id_token = token
-        return token
+        return _issue.id_token(self, client, grant, access_token, nonce, refreshing=refreshing)
 
     def id_token_claims(
         self, client: FakeClient, grant: TokenGrant, access_token: str, alg: str, nonce: str | None
     ) -> dict[str, Any]:
         """The honest claims of an ID token, before any knob."""
-        assert grant.user is not None  # noqa: S101
-        now = self.now()
-        claims = grant.user.released(grant.scope) | {
-            "iss": self.issuer,
-            "aud": client.client_id,
-            "iat": now,
-            "exp": now + self.id_token_lifetime,
-            "auth_time": grant.auth_time,
-            "at_hash": half_hash(access_token, alg) if alg != "none" else None,
-            "sid": grant.sid,
-            "nonce": nonce,
-        }
-        return {name: value for name, value in claims.items() if value is not None}
+        return _issue.id_token_claims(self, client, grant, access_token, alg, nonce=nonce)
 
     def store_refresh_token(self, grant: TokenGrant) -> str:
         """Remember ``grant`` under a new refresh token."""
-        refresh = _token.new_refresh_token()
+        refresh = new_refresh_token()
         self.refresh_tokens[refresh] = grant
         return refresh
 
@@ -284,34 +318,12 @@ class FakeOP:
         self, grant: CodeGrant, kinds: frozenset[str]
     ) -> list[tuple[str, str]]:
         """Tokens leaked into the authorization response (row 15)."""
-        client = self.clients[grant.client_id]
-        access = self.issue_access_token(client, grant.user, grant.scope, grant.sid)
-        token_grant = TokenGrant(
-            client.client_id, grant.user, grant.scope, grant.auth_time, grant.sid
-        )
-        tokens = {"access_token": access}
-        if "id_token" in kinds:
-            tokens["id_token"] = self.issue_id_token(
-                client, token_grant, access, nonce=grant.nonce, refreshing=False
-            )
-        return [(kind, tokens[kind]) for kind in sorted(kinds)]
+        return _issue.front_channel_tokens(self, grant, kinds)
 
     def verify_own_token(self, token: str) -> dict[str, Any] | None:
         """Claims of a token this OP signed, with a current or retired key or a client's secret
         for HS*, else None. Expiry is not checked (an expired ``id_token_hint`` is fine)."""
-        try:
-            header, claims = decode_unverified(token)
-        except ValueError:
-            return None
-        alg = str(header.get("alg"))
-        if alg.startswith("HS"):
-            audience = claims.get("aud")
-            client = self.clients.get(audience if isinstance(audience, str) else "")
-            secret = client.client_secret if client else None
-            key: Any = secret.encode() if secret else None
-        else:
-            key = self.keys.find(header.get("kid"), alg)
-        return verify_compact(token, key, alg) if key is not None else None
+        return _issue.verify_own_token(self, token)
 
     # -- what a browser or the OP's back channel does ----------------------------------------
     async def approve(self, authorization_url: str) -> AuthorizationResponse:
@@ -353,41 +365,7 @@ class FakeOP:
     # -- HTTP -------------------------------------------------------------------------------
     async def handle(self, request: httpx.Request) -> httpx.Response:
         """Answer one HTTP request, as the OP's server would."""
-        endpoint = self._paths.get(request.url.path)
-
-        def record(query: Any, form: Any, payload: Any) -> RecordedRequest:
-            headers = {k.lower(): v for k, v in request.headers.items()}
-            return self.oracle.record(
-                RecordedRequest(
-                    endpoint, request.method, str(request.url), query, headers, form, payload
-                )
-            )
-
-        req = await parse(request, record)
-        if endpoint is None:
-            req.record.outcome = "not_found"
-            return html_response("<h1>Not found</h1>", 404)
-        delay = self.misbehave.latency_for(endpoint)
-        if delay:
-            await asyncio.sleep(delay)
-        canned = self.misbehave.respond.get(endpoint)
-        if canned is not None:
-            req.record.outcome = f"canned {canned.status}"
-            headers = {"Content-Type": canned.content_type} if canned.content_type else {}
-            return httpx.Response(
-                canned.status, content=canned.body, headers={**headers, **canned.headers}
-            )
-        return self._dispatch(endpoint, req)
-
-    def _dispatch(self, endpoint: Endpoint, req: OPRequest) -> httpx.Response:
-        try:
-            response = _HANDLERS[endpoint](self, req)
-        except OAuthError as error:
-            req.record.outcome = str(error)
-            return error.response()
-        if req.record.outcome == "pending":
-            req.record.outcome = "ok"
-        return response
+        return await _routes.answer(self, request, self._paths)
 
     def transport(self, *others: FakeOP) -> FakeOPTransport:
         """An httpx transport that routes to this OP (and ``others``) by origin."""
@@ -407,7 +385,14 @@ class FakeOP:
         return asgi_app(self)
 
     def metadata(self) -> dict[str, Any]:
-        """The discovery document as it would be served now."""
+        """The discovery document as it would be served now.
+
+        Raises:
+            ValueError: an ``oauth2`` OP, which has none.
+        """
+        if self.kind == "oauth2":
+            msg = "an OAuth 2.0-only FakeOP has no discovery document"
+            raise ValueError(msg)
         return _resources.metadata(self)
 
     def knob_names(self) -> list[str]:

@@ -10,6 +10,7 @@ __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_REDIRECT_URI",
+    "DEFAULT_TENANT_ID",
     "AuthMethod",
     "FakeClient",
     "FakeUser",
@@ -22,6 +23,10 @@ DEFAULT_CLIENT_ID = "rpkit-test-client"
 DEFAULT_CLIENT_SECRET = "s3cr:t +/%=é-fake-op-client-secret"
 """Holds every character RFC 6749 §2.3.1 form-encoding must escape (row 16)."""
 DEFAULT_REDIRECT_URI = "https://app.rpkit.test/auth/callback/fake"
+DEFAULT_TENANT_ID = "00000000-7e57-4000-8000-000000000000"
+"""The tenant (a GUID, as in Entra ID) of a :class:`FakeUser` that names none."""
+ALICE_TENANT_ID = "a11ce000-7e57-4000-8000-00000000000a"
+BOB_TENANT_ID = "b0b00000-7e57-4000-8000-00000000000b"
 
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": (
@@ -68,6 +73,10 @@ class FakeUser:
     sub: str
     claims: dict[str, Any] = field(default_factory=dict)
     """Profile, email and other claims, released by scope (Core §5.4)."""
+    tenant_id: str | None = DEFAULT_TENANT_ID
+    """The user's tenant at a multi-tenant OP (``FakeOP(multi_tenant=True)``): the ``tid`` of
+    their tokens and the ``{tenantid}`` of their ``iss``. None: tokens without ``tid``, and the
+    template itself as ``iss``."""
 
     def released(self, scope: str) -> dict[str, Any]:
         """The claims ``scope`` releases, plus ``sub``."""
@@ -76,14 +85,14 @@ class FakeUser:
 
 
 def default_users() -> list[FakeUser]:
-    """Alice and Bob, with profile and verified email claims."""
+    """Alice and Bob, with profile and verified email claims, each in their own tenant."""
     return [
-        _person("alice", "Alice", "Liddell", "alice@example.com"),
-        _person("bob", "Bob", "Builder", "bob@example.org"),
+        _person("alice", "Alice", "Liddell", "alice@example.com", ALICE_TENANT_ID),
+        _person("bob", "Bob", "Builder", "bob@example.org", BOB_TENANT_ID),
     ]
 
 
-def _person(sub: str, given: str, family: str, email: str) -> FakeUser:
+def _person(sub: str, given: str, family: str, email: str, tenant_id: str) -> FakeUser:
     return FakeUser(
         sub,
         {
@@ -96,6 +105,7 @@ def _person(sub: str, given: str, family: str, email: str) -> FakeUser:
             "locale": "en",
             "updated_at": 1_700_000_000,
         },
+        tenant_id,
     )
 
 
