@@ -26,6 +26,7 @@ from rpkit.testing.knobs import ABSENT, Bounce, Canned, Endpoint, Misbehaviour
 from rpkit.testing.minter import BACKCHANNEL_LOGOUT_EVENT, Tamper, TokenMinter
 from rpkit.testing.op import DEFAULT_ISSUER, FakeOP, OPKind
 from rpkit.testing.oracle import Oracle, RecordedRequest
+from rpkit.testing.personality import Personality
 from rpkit.testing.registry import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -62,6 +63,7 @@ __all__ = [
     "Misbehaviour",
     "OPKind",
     "Oracle",
+    "Personality",
     "RecordedRequest",
     "Tamper",
     "TokenMinter",

@@ -3,6 +3,7 @@ leaked to the front channel, and the check of a token it signed itself."""
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from rpkit.testing import _tenants
@@ -18,13 +19,21 @@ def access_token(
     op: FakeOP, client: FakeClient, user: FakeUser | None, scope: str, sid: str | None
 ) -> str:
     """A JWT access token, remembered for UserInfo; ending OP session ``sid`` revokes it."""
-    access = op.minter.mint_access_token(
-        subject=user.sub if user else client.client_id,
-        audience=client.access_token_audience or client.client_id,
-        client_id=client.client_id,
-        scope=scope,
-        lifetime=op.access_token_lifetime,
-        claims=tenant_claims(op, user),
+    now = op.now()
+    honest: dict[str, Any] = {
+        "iss": op.issuer,
+        "sub": user.sub if user else client.client_id,
+        "aud": client.access_token_audience or client.client_id,
+        "client_id": client.client_id,
+        "scope": scope,
+        "iat": now,
+        "exp": now + op.access_token_lifetime,
+        "jti": secrets.token_urlsafe(12),
+        **tenant_claims(op, user),
+    }
+    access = op.minter.sign(
+        op.personality.access_token_claims(honest, user, client),
+        header={"typ": op.personality.access_token_typ},
     )
     expires = op.now() + op.access_token_lifetime
     op.access_tokens[access] = TokenGrant(client.client_id, user, scope, 0, sid, expires)
@@ -79,7 +88,8 @@ def id_token_claims(
         "nonce": nonce if op.echo_nonce else None,
     }
     claims |= tenant_claims(op, grant.user)
-    return {name: value for name, value in claims.items() if value is not None}
+    kept = {name: value for name, value in claims.items() if value is not None}
+    return op.personality.id_token_claims(kept, grant.user, client)
 
 
 def tenant_claims(op: FakeOP, user: FakeUser | None) -> dict[str, Any]:

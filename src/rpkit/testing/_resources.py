@@ -69,7 +69,7 @@ def metadata(op: FakeOP) -> dict[str, Any]:
         del honest["authorization_response_iss_parameter_supported"]
     if op.issuer_template:
         honest["claims_supported"] += ["tid", "oid"]
-    return apply_edits(honest, op.misbehave.metadata)
+    return apply_edits(op.personality.metadata(honest), op.misbehave.metadata)
 
 
 def discovery(op: FakeOP, req: OPRequest) -> httpx.Response:
@@ -113,6 +113,7 @@ def userinfo(op: FakeOP, req: OPRequest) -> httpx.Response:
     released = user.released(grant.scope)
     client = op.clients[grant.client_id]
     alg = client.userinfo_signed_response_alg or ("RS256" if op.misbehave.userinfo_signed else None)
+    released = op.personality.userinfo_claims(released, user, client)
     if alg is None:
         claims = apply_edits(released, op.misbehave.userinfo_claims)
         return json_response(claims, headers={"Cache-Control": "no-store"})

@@ -194,7 +194,9 @@ def _authorization_code(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx
         )
     if op.issue_refresh_tokens:
         body["refresh_token"] = op.store_refresh_token(refresh)
-    return _answer(apply_edits(body, op.misbehave.token_fields))
+    return _answer(
+        apply_edits(op.personality.token_response(body, client), op.misbehave.token_fields)
+    )
 
 
 def _check_pkce(challenge: str | None, method: str | None, verifier: str | None) -> None:
@@ -234,7 +236,7 @@ def _refresh(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx.Response:
             )
             successor.id_token = body.get("id_token")
             body["refresh_token"] = op.store_refresh_token(successor)
-    return _answer(apply_edits(body, knobs.token_fields))
+    return _answer(apply_edits(op.personality.token_response(body, client), knobs.token_fields))
 
 
 def _token_type(op: FakeOP) -> str:

@@ -37,6 +37,7 @@ from rpkit.testing.keys import KeyRing
 from rpkit.testing.knobs import Endpoint, Misbehaviour
 from rpkit.testing.minter import TokenMinter
 from rpkit.testing.oracle import Oracle
+from rpkit.testing.personality import Personality
 from rpkit.testing.registry import CodeGrant, FakeClient, FakeUser, TokenGrant, default_users
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class FakeOP:
         echo_nonce: put the request's ``nonce`` in the ID token; False omits it (LinkedIn).
         first_login_user_field: add Apple's ``user`` parameter (JSON name and email) to the
             authorization response of each user's first login at each client.
+        personality: a real provider's shapes (:mod:`rpkit.testing.providers` sets it).
 
     Raises:
         ValueError: options that contradict each other or the kind.
@@ -112,6 +114,7 @@ class FakeOP:
         multi_tenant: bool = False,
         echo_nonce: bool = True,
         first_login_user_field: bool = False,
+        personality: Personality | None = None,
     ) -> None:
         _routes.check_options(kind, profile=profile, multi_tenant=multi_tenant)
         self.issuer = issuer
@@ -138,6 +141,8 @@ class FakeOP:
         self.first_login_user_field = first_login_user_field
         self.authorization_response_iss = kind == "oidc" and not multi_tenant
         """Whether callbacks carry the RFC 9207 ``iss`` and discovery advertises it."""
+        self.personality = personality or Personality()
+        """How this fake's honest answers are shaped (a real provider's fake sets it)."""
         self.misbehave = Misbehaviour()
         """The knobs; see :class:`rpkit.testing.Misbehaviour`."""
         self.oracle = Oracle()
