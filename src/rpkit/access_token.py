@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -55,6 +55,12 @@ class AccessTokenPolicy(msgspec.Struct, frozen=True, kw_only=True):
     leeway: int = 60
     """Clock tolerance in seconds for ``exp``, ``nbf`` and ``iat`` (at most 120). Larger values
     accept tokens that are already expired."""
+    audience_claim: Literal["aud", "client_id"] = "aud"
+    """Which claim must name one of :attr:`audience`. ``client_id`` is for issuers whose access
+    tokens carry no ``aud`` (AWS Cognito user pools put the app client id in ``client_id``);
+    then :attr:`audience` lists the accepted app client ids and ``aud`` is not read. Logged by
+    the bearer integration as a relaxation: any app client of the pool listed here can call
+    the API."""
     tenants: TenantPolicy | None = None
     """Multi-tenant issuers (Entra ID): a token whose ``iss`` is not listed exactly is accepted
     only when it equals a ``{tenantid}`` template of :attr:`issuers` filled with the token's own
@@ -113,9 +119,7 @@ def check_access_token_claims(
             ``malformed``.
     """
     iss = _issuer(claims, policy)
-    aud = audiences(claims)
-    if not any(audience in aud for audience in policy.audience):
-        raise Rejected("aud", f"aud {show(list(aud))} names none of this API's audiences")
+    aud = _audience(claims, policy)
     iat, exp = check_times(claims, now, policy.leeway, None)
     sub = string_claim(claims)
     scopes = _scopes(claims)
@@ -123,6 +127,20 @@ def check_access_token_claims(
     if missing:
         raise Rejected("scope", f"required scopes {missing} were not granted")
     return AccessToken(iss, sub, aud, exp, iat, scopes, _client_id(claims), freeze(claims))
+
+
+def _audience(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> tuple[str, ...]:
+    """``aud`` names one of the API's audiences; or, with ``audience_claim="client_id"``, the
+    ``client_id`` claim is one of them (and ``aud``, when present, is still reported)."""
+    if policy.audience_claim == "client_id":
+        client_id = claims.get("client_id")
+        if type(client_id) is not str or client_id not in policy.audience:
+            raise Rejected("aud", f"client_id {show(client_id)} is not an accepted client")
+        return audiences(claims) if "aud" in claims else ()
+    aud = audiences(claims)
+    if not any(audience in aud for audience in policy.audience):
+        raise Rejected("aud", f"aud {show(list(aud))} names none of this API's audiences")
+    return aud
 
 
 def _issuer(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> str:

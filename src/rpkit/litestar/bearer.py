@@ -53,10 +53,12 @@ from litestar.utils.sync import ensure_async_callable
 from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
 from rpkit.access_token import AccessToken, AccessTokenPolicy
+from rpkit.config import TENANT_PLACEHOLDER
 from rpkit.errors import AccessTokenValidationError, ConfigurationError, JWKSError
 from rpkit.id_token import TokenValidator
 from rpkit.jwks import JWKSCache
 from rpkit.litestar.responses import BEARER_REFUSALS
+from rpkit.tenants import is_allowed_issuer
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request, Response
@@ -312,12 +314,22 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
 
     def _policy_for(self, token: str) -> AccessTokenPolicy:
         iss = _unverified_issuer(token)
-        policy = self._by_issuer.get(iss)
+        policy = self._by_issuer.get(iss) or _templated_policy(self._config.policies, iss)
         if policy is None:
             # Refused before any key is fetched: an unknown issuer never costs a JWKS request.
             _log_rejection(None, "iss", "the token's issuer matches no policy")
             raise AccessTokenValidationError("iss", "the token's issuer matches no policy")
         return policy
+
+
+def _templated_policy(policies: Sequence[AccessTokenPolicy], iss: str) -> AccessTokenPolicy | None:
+    """The policy whose ``{tenantid}`` issuer template ``iss`` fills with an allowed tenant
+    (multi-tenant issuers); the validator checks the token's own tenant claim again."""
+    for policy in policies:
+        for template in policy.issuers:
+            if TENANT_PLACEHOLDER in template and is_allowed_issuer(iss, template, policy.tenants):
+                return policy
+    return None
 
 
 def _log_rejection(issuer: str | None, reason: str, detail: str) -> None:
@@ -422,6 +434,7 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
     def __post_init__(self) -> None:
         self.policies = tuple(self.policies)
         self.policies_by_issuer = _index_by_issuer(self.policies)
+        _log_relaxations(self.policies)
         if not _QUOTABLE.fullmatch(self.realm):
             msg = "OIDCBearerAuth: realm must be printable ASCII without '\"' or '\\'"
             raise ConfigurationError(msg)
@@ -519,6 +532,19 @@ async def _warm_one(keys: JWKSCache, jwks_uri: str) -> None:
         await keys.warm(jwks_uri)
     except JWKSError:
         return
+
+
+def _log_relaxations(policies: Sequence[AccessTokenPolicy]) -> None:
+    for policy in policies:
+        relaxed = []
+        if policy.audience_claim == "client_id":
+            relaxed.append("audience_claim='client_id': client_id stands for aud")
+        if policy.tenants is not None and policy.tenants.any_tenant:
+            relaxed.append("tenants.any_tenant: tokens of every tenant of the issuer accepted")
+        for setting in relaxed:
+            get_logger(issuer=policy.issuers[0]).warning(
+                "rpkit.startup.check_relaxed", setting=setting
+            )
 
 
 def _index_by_issuer(policies: Sequence[AccessTokenPolicy]) -> dict[str, AccessTokenPolicy]:

@@ -50,6 +50,7 @@ STATUS_AND_MESSAGE: tuple[tuple[type[errors.RPKitError], int, str], ...] = (
         400,
         "The identity provider's answer was not valid. Please start again.",
     ),
+    (errors.ClientSecretError, 503, "Sign-in is unavailable right now. Please try again shortly."),
     (errors.SessionExpiredError, 401, "Your session has ended. Please sign in again."),
     (errors.TokenEndpointError, 400, "The identity provider refused to complete the sign-in."),
     (errors.LogoutTokenValidationError, 400, "The logout request was not valid."),
