@@ -17,7 +17,6 @@ from rpkit.providers._mapping import ClaimsMapper
 from rpkit.testing import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FakeClient, FakeOP
 from rpkit.testing.registry import ALICE_TENANT_ID
 from tests.presets.conftest import BASE, LOGOUT_CALLBACK, SECRET, callback_url, me, session
-from tests.presets.conftest import open_preset as open_preset  # the fixture
 from tests.spi.test_kinds import ForgeIdentity
 
 pytestmark = pytest.mark.spi
