@@ -218,6 +218,12 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     and a token with a *wrong* nonce is still refused, but a token *without* one is accepted.
     Risk: a stolen ID token of the same client could be replayed into another login of this
     provider (PKCE and the single-use code still stand in the way). Logged at startup."""
+    skip_pkce: bool = False
+    """Relaxation for providers that refuse PKCE for a client (LinkedIn enables PKCE per
+    application): no ``code_challenge`` is sent and no ``code_verifier`` at the exchange. Risk: a
+    stolen authorization code can be redeemed by whoever also holds the client secret, and
+    nothing binds the code to this browser's login except ``state``. Refused for public
+    clients (``client_auth='none'``), which have no secret. Logged at startup."""
     hooks: ProviderHooks = NO_HOOKS
     """The provider's typed hooks (:mod:`rpkit.hooks`); none by default."""
 
@@ -247,6 +253,8 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
                 f"trusted_audiences={sorted(self.trusted_audiences)}: ID tokens may also be "
                 "meant for these audiences"
             )
+        if self.skip_pkce:
+            relaxed.append("skip_pkce: no PKCE; state and the client secret protect the code")
         if self.accept_missing_nonce:
             relaxed.append("accept_missing_nonce: ID tokens without a nonce are accepted")
         if self.tenants is not None and self.tenants.any_tenant:
@@ -306,6 +314,8 @@ def _auth_problems(config: ProviderConfig) -> list[str]:
         return ["set client_secret or hooks.client_secret, not both"]
     if method == "private_key_jwt" and not (config.private_key and config.private_key.get("d")):
         return ["client_auth='private_key_jwt' needs private_key, a private JWK"]
+    if method == "none" and config.skip_pkce:
+        return ["skip_pkce is refused for public clients (client_auth='none'): PKCE is all"]
     if method == "none" and config.client_secret:
         return ["client_auth='none' is for public clients: remove client_secret or pick a method"]
     return []

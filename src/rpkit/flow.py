@@ -182,7 +182,8 @@ def authorization_url(
     extra: Mapping[str, str],
 ) -> str:
     """The authorization request (Core §3.1.2.1): S256 PKCE always, even when the OP does not
-    advertise it (row 5); ``state`` and ``nonce`` always."""
+    advertise it (row 5), unless the named ``skip_pkce`` relaxation is set; ``state`` always;
+    ``nonce`` for OpenID Connect providers."""
     params = dict(extra)
     params.update(
         response_type="code",
@@ -190,9 +191,10 @@ def authorization_url(
         redirect_uri=transaction.redirect_uri,
         scope=" ".join(config.scopes),
         state=transaction.state,
-        code_challenge=s256_challenge(transaction.code_verifier),
-        code_challenge_method="S256",
     )
+    if not config.skip_pkce:
+        params["code_challenge"] = s256_challenge(transaction.code_verifier)
+        params["code_challenge_method"] = "S256"
     if not config.is_oauth2:  # OAuth 2.0 has no nonce; state and PKCE protect the flow
         params["nonce"] = transaction.nonce
     if config.response_mode == "form_post":

@@ -168,8 +168,9 @@ class TokenClient:
             "grant_type": "authorization_code",
             "code": code,
             "redirect_uri": redirect_uri,
-            "code_verifier": code_verifier,
         }
+        if not config.skip_pkce:
+            form["code_verifier"] = code_verifier
         body, raw = await self._post(config, metadata, form, InvalidGrantError)
         access_token = _check(config, body, require_id_token="openid" in config.scopes)
         return self._token_set(

@@ -314,3 +314,27 @@ def test_relaxations_are_logged_at_startup_by_name(fake_op):
         RelyingParty([config], http=httpx.AsyncClient())
     settings = [e["setting"] for e in logs if e["event"] == "rpkit.startup.check_relaxed"]
     assert any(s.startswith("accept_missing_nonce") for s in settings)
+
+
+# -- the PKCE relaxation -------------------------------------------------------------------------
+
+
+async def test_skip_pkce_sends_no_challenge_nor_verifier_and_is_logged(fake_op, fake_op_http):
+    fake_op.require_pkce = False
+    with capture_logs() as logs:
+        harness = harness_with(fake_op, fake_op_http, skip_pkce=True)
+    request, callback = await harness.start()
+    query = httpx.URL(request.url).params
+    assert "code_challenge" not in query
+    assert "code_challenge_method" not in query
+    await harness.finish(callback)
+    token_request = fake_op.oracle.last("token")
+    assert token_request is not None
+    assert "code_verifier" not in token_request.form
+    settings = [e["setting"] for e in logs if e["event"] == "rpkit.startup.check_relaxed"]
+    assert any(s.startswith("skip_pkce") for s in settings)
+
+
+def test_skip_pkce_is_refused_for_public_clients(fake_op):
+    with pytest.raises(ConfigurationError, match="public clients"):
+        provider_config(fake_op, client_auth="none", client_secret=None, skip_pkce=True)

@@ -35,7 +35,7 @@ from rpkit.testing.registry import (
     FakeClient,
     FakeUser,
 )
-from rpkit.testing.server import serve
+from rpkit.testing.server import serve, serve_fake
 from rpkit.testing.transport import FakeOPTransport, FakeServer, mock_with_respx
 
 __all__ = [
@@ -72,4 +72,5 @@ __all__ = [
     "github_profile",
     "mock_with_respx",
     "serve",
+    "serve_fake",
 ]
