@@ -54,7 +54,16 @@ REQUIRED_MEMBERS = (
 # Checked here, more strictly than Authlib does: its issuer and URL validators accept any loopback
 # http URL (and anything at all under AUTHLIB_INSECURE_TRANSPORT), and it demands RS256 in the
 # algorithm list although rpkit takes the ID-token algorithm from the configuration (row 22).
-_OWN_CHECKS = frozenset({"issuer", "id_token_signing_alg_values_supported"})
+# It also demands token_endpoint_auth_signing_alg_values_supported whenever private_key_jwt is
+# listed, which refuses Entra ID's real document; rpkit takes the assertion's algorithm from
+# the configuration (private_key_alg), so the member is checked here only for its shape.
+_OWN_CHECKS = frozenset(
+    {
+        "issuer",
+        "id_token_signing_alg_values_supported",
+        "token_endpoint_auth_signing_alg_values_supported",
+    }
+)
 
 
 class ProviderMetadata(msgspec.Struct, frozen=True, kw_only=True):
@@ -276,6 +285,10 @@ def _check_members(document: dict[str, Any], config: ProviderConfig) -> None:
     for name, value in document.items():
         if (name.endswith("_endpoint") or name == "jwks_uri") and isinstance(value, str):
             _check_url(name, value, config.allow_insecure_http)
+    algs = document.get("token_endpoint_auth_signing_alg_values_supported", [])
+    if not isinstance(algs, list) or "none" in algs:
+        msg = "token_endpoint_auth_signing_alg_values_supported must be a list without 'none'"
+        raise DiscoveryError(msg)
 
 
 def _check_url(name: str, url: str, allow_insecure_http: bool) -> None:

@@ -471,3 +471,26 @@ async def test_invalidate_forces_the_next_get_to_refetch(fake_op, config, discov
 def test_a_nonsensical_ttl_is_refused(fake_op_http):
     with pytest.raises(ValueError, match="ttl"):
         DiscoveryCache(fake_op_http, ttl=0)
+
+
+async def test_private_key_jwt_without_its_signing_algorithms_is_accepted(
+    fake_op, config, discovery
+):
+    """Entra ID's real document lists private_key_jwt without
+    token_endpoint_auth_signing_alg_values_supported; rpkit takes the assertion algorithm from
+    its own configuration, so the document is usable."""
+    fake_op.misbehave.metadata = {
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ABSENT,
+    }
+    metadata = await discovery.get(config)
+    assert metadata.token_endpoint_auth_signing_alg_values_supported == ()
+
+
+@pytest.mark.parametrize("algs", [["RS256", "none"], "RS256"])
+async def test_client_assertion_algorithms_with_none_or_not_a_list_are_rejected(
+    fake_op, config, discovery, algs
+):
+    fake_op.misbehave.metadata = {"token_endpoint_auth_signing_alg_values_supported": algs}
+    with pytest.raises(DiscoveryError, match="token_endpoint_auth_signing_alg_values_supported"):
+        await discovery.get(config)
