@@ -128,8 +128,8 @@ def entra(
     """
     instance = instance.rstrip("/")
     pinned, policy = _tenant_policy(tenant, allowed_tenants, any_tenant)
-    # Configured, not discovered: Entra's document lists private_key_jwt without
-    # token_endpoint_auth_signing_alg_values_supported, which rpkit's discovery refuses.
+    # Configured, not discovered: Entra documents these paths, and a multi-tenant document is
+    # shared by every tenant anyway; no discovery round trip at startup.
     base = f"{instance}/{tenant if policy is not None else pinned}"
     endpoints = Endpoints(
         authorization_endpoint=f"{base}/oauth2/v2.0/authorize",
@@ -203,8 +203,8 @@ INFO = PresetInfo(
         ),
         Quirk(
             what="the discovery document lists private_key_jwt without "
-            "token_endpoint_auth_signing_alg_values_supported, which rpkit's discovery refuses: "
-            "the preset configures Entra's documented endpoints instead",
+            "token_endpoint_auth_signing_alg_values_supported (Authlib's validator refuses that; "
+            "rpkit checks the member itself); the preset configures the documented endpoints",
             source="AzureAD/microsoft-authentication-library-for-js "
             "lib/msal-browser/docs/performance.md",
         ),
