@@ -84,12 +84,12 @@ def authenticate_client(op: FakeOP, req: OPRequest) -> FakeClient:
         )
     if method == "client_secret_basic":
         try:
-            _check_secret(client, basic[1] if basic else "")
+            _check_secret(op, client, basic[1] if basic else "")
         except OAuthError as error:  # RFC 6749 §5.2: answer Basic with a Basic challenge
             error.headers["WWW-Authenticate"] = 'Basic realm="token"'
             raise
     elif method == "client_secret_post":
-        _check_secret(client, req.get("client_secret") or "")
+        _check_secret(op, client, req.get("client_secret") or "")
     elif method == "private_key_jwt":
         _check_assertion(op, client, req)
     return client
@@ -109,7 +109,12 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-def _check_secret(client: FakeClient, secret: str) -> None:
+def _check_secret(op: FakeOP, client: FakeClient, secret: str) -> None:
+    verifier = op.personality.client_secret_verifier
+    if verifier is not None:
+        if not verifier(client, secret):
+            raise OAuthError("invalid_client", "client secret refused", status=401)
+        return
     expected = (client.client_secret or "").encode()
     if not expected or not hmac.compare_digest(expected, secret.encode()):
         raise OAuthError("invalid_client", "client secret does not match", status=401)

@@ -53,3 +53,8 @@ class Personality:
     """UserInfo's JSON claims (before the ``userinfo_claims`` knob)."""
     token_response: ResponseShaper = _keep_response
     """The token endpoint's JSON body (before the ``token_fields`` knob)."""
+    client_secret_verifier: Callable[[FakeClient, str], bool] | None = None
+    """Checks a presented client secret (``client_secret_basic`` or ``_post``) instead of
+    comparing it with :attr:`FakeClient.client_secret`: takes the client and the secret it
+    sent, True accepts. Apple's fake verifies its ES256 client-secret JWT with the client's
+    registered key. None compares the strings."""
