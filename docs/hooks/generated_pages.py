@@ -19,6 +19,7 @@ from typing import Any
 import gen_config
 import gen_conformance
 import gen_errors
+import gen_providers
 from mkdocs.exceptions import PluginError
 
 __all__ = [
@@ -52,6 +53,7 @@ GENERATORS: dict[str, Callable[[Any], str]] = {
     "configuration": lambda _: gen_config.render(),
     "errors": lambda _: gen_errors.render("errors"),
     "bearer-errors": lambda _: gen_errors.render("bearer"),
+    "providers": lambda _: gen_providers.render(),
 }
 """Placeholder name → a function of the MkDocs config returning Markdown."""
 

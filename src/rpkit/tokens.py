@@ -51,6 +51,7 @@ _UNREADABLE = "unreadable_error"
 _REDACTED = "<redacted>"
 _BEARER = "bearer"  # RFC 6750; compared case-insensitively (RFC 6749 §5.1, row 19)
 _MAX_EXPIRES_IN = 2**31 - 1  # 68 years
+_OAUTH2_SCOPE_SEPARATORS = r"[\s,]+"
 SECRET_RENEW_MARGIN = 300
 """Seconds before a minted client secret expires at which rpkit mints the next one."""
 
@@ -252,7 +253,7 @@ class TokenClient:
             expires_at=int(self._clock()) + lifetime,
             refresh_token=body.refresh_token or previous_refresh,
             id_token=None if config.is_oauth2 else body.id_token or None,
-            scope=tuple(body.scope.split()) if body.scope is not None else fallback_scope,
+            scope=_scope(config, body.scope) if body.scope is not None else fallback_scope,
             raw=freeze(raw),
         )
         _logger(config).info(
@@ -263,6 +264,13 @@ class TokenClient:
             id_token=tokens.id_token is not None,
         )
         return tokens
+
+
+def _scope(config: ProviderConfig, scope: str) -> tuple[str, ...]:
+    """The granted scopes: space-separated (RFC 6749 §3.3); OAuth 2.0-only providers may also
+    separate them with commas (GitHub answers ``read:user,user:email``)."""
+    separators = _OAUTH2_SCOPE_SEPARATORS if config.is_oauth2 else None
+    return tuple(part for part in re.split(separators or r"\s+", scope.strip()) if part)
 
 
 def _check(config: ProviderConfig, body: _TokenResponse, *, require_id_token: bool) -> str:

@@ -338,3 +338,15 @@ async def test_the_served_fake_signs_in_through_a_real_http_client():
     assert result.identity.subject == str(alice_id(fake))
     assert result.identity.email == "alice@example.com"
     assert fake.oracle.last("profile").url == f"{fake.issuer}/api/v3/user"
+
+
+async def test_githubs_comma_separated_scope_is_recorded_as_separate_scopes():
+    fake = FakeGitHub(redirect_uris=(DEFAULT_REDIRECT_URI,))
+    async with httpx.AsyncClient(transport=fake.transport()) as http:
+        rp = RelyingParty([fake.provider_config()], http=http, store=MemoryStore())
+        request = await rp.begin_login(ID, redirect_uri=DEFAULT_REDIRECT_URI)
+        callback = await fake.approve(request.url)
+        result = await rp.complete_login(ID, list(callback.params))
+
+    assert fake.oracle.last("token") is not None
+    assert set(result.tokens.scope) == {"read:user", "user:email"}

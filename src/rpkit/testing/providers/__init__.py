@@ -14,7 +14,19 @@ Example:
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the lazy imports below, spelled out for type checkers
+    from rpkit.testing.providers.apple import FakeApple
+    from rpkit.testing.providers.auth0 import FakeAuth0
+    from rpkit.testing.providers.cognito import FakeCognito
+    from rpkit.testing.providers.entra import FakeEntra
+    from rpkit.testing.providers.github import FakeGitHub
+    from rpkit.testing.providers.gitlab import FakeGitLab
+    from rpkit.testing.providers.google import FakeGoogle
+    from rpkit.testing.providers.keycloak import FakeKeycloak
+    from rpkit.testing.providers.linkedin import FakeLinkedIn
+    from rpkit.testing.providers.okta import FakeOkta
 
 __all__ = [
     "FakeApple",
