@@ -54,6 +54,9 @@ _MODULES = {
     "FakeOkta": "okta",
 }
 
+_MODULES_BY_PRESET = {module: name for name, module in _MODULES.items()}
+"""Preset name → the name of its fake's class."""
+
 
 def __getattr__(name: str) -> Any:
     """Import a fake's module on first use (each fake is its own module)."""
