@@ -1,17 +1,21 @@
-"""Two identity providers in one app, and a login chooser page.
+"""Several identity providers in one app, from rpkit's presets, and a login chooser page.
 
 Every provider gets its own callback URL (``/auth/callback/{id}``), which is rpkit's mix-up
 defence; the chooser page is the ``login_page`` guards send signed-out browsers to.
 
-Run ``python examples/multi_idp/app.py``: two fake OPs ("Acme" and "Globex") and the app start
-on 127.0.0.1.
+Run ``python examples/multi_idp/app.py``: the fakes of four presets (GitHub, Microsoft Entra ID,
+Google, Keycloak; ``rpkit.testing.providers``) and the app start on 127.0.0.1. With real
+accounts, build the same list with ``rpkit.providers.github.github(...)``,
+``rpkit.providers.entra.entra(...)`` and so on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
 from litestar import Litestar, get
@@ -62,27 +66,70 @@ def create_app(
     @get("/me", guards=[requires_login()])
     async def me(rpkit_session: NamedDependency[SessionData | None]) -> Response[str]:
         assert rpkit_session is not None  # noqa: S101 - the guard let a session through
+        who = rpkit_session.email or rpkit_session.name or rpkit_session.subject
         body = (
             f'<p id="who">{html.escape(titles[rpkit_session.provider_id])}: '
-            f"{html.escape(str(rpkit_session.claims.get('email', rpkit_session.subject)))}</p>"
+            f"{html.escape(who)}</p>"
             '<form method="post" action="/auth/logout">'
             f'<input type="hidden" name="csrf_token" value="{rpkit_session.csrf_token}">'
-            '<button type="submit">Sign out</button></form>'
+            '<button id="logout" type="submit">Sign out</button></form>'
         )
-        return _page("Signed in", body)
+        return _page("Signed in", body, private=True)
 
     return Litestar([chooser, me], plugins=[RPKitPlugin(config, http_transport=http_transport)])
 
 
-def _page(title: str, body: str) -> Response[str]:
+def _page(title: str, body: str, *, private: bool = False) -> Response[str]:
     page = f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}"
-    return Response(page, media_type="text/html")
+    headers = {"Cache-Control": "no-store, private"} if private else None
+    return Response(page, media_type="text/html", headers=headers)
+
+
+PRESETS = (
+    ("github", "FakeGitHub", "GitHub"),
+    ("entra", "FakeEntra", "Microsoft Entra ID"),
+    ("google", "FakeGoogle", "Google"),
+    ("keycloak", "FakeKeycloak", "Keycloak"),
+)
+"""The presets this example signs in with: (provider id, fake's class, button title)."""
+
+
+def preset_fakes(app_url: str, bases: Sequence[str] | None = None) -> list[tuple[Any, str]]:
+    """The fake of each preset in :data:`PRESETS` with this app registered as a client (like
+    the fake's own default client, with this app's redirect URIs), and the button title.
+    ``bases`` are the fakes' base URLs when served (None: their real URLs, in-process)."""
+    from rpkit.testing import providers as fakes  # noqa: PLC0415 - development only
+
+    made = []
+    for index, (pid, fake_name, title) in enumerate(PRESETS):
+        fake = getattr(fakes, fake_name)(*((bases[index],) if bases else ()))
+        default = next(iter(fake.clients.values()))
+        fake.register_client(
+            dataclasses.replace(
+                default,
+                client_id=f"multi-idp-{pid}",
+                client_secret=secrets.token_urlsafe(24),
+                redirect_uris=(f"{app_url}/auth/callback/{pid}",),
+                post_logout_redirect_uris=(f"{app_url}/auth/logout/callback",),
+            )
+        )
+        made.append((fake, title))
+    return made
+
+
+def provider_of(fake: Any, app_url: str) -> ProviderConfig:
+    """The preset's configuration aimed at ``fake`` with this app's client, logging out back
+    to the app."""
+    config: ProviderConfig = fake.provider_config(
+        client_id=next(c for c in fake.clients if c.startswith("multi-idp-")),
+        post_logout_redirect_uri=f"{app_url}/auth/logout/callback",
+    )
+    return config
 
 
 def main() -> None:
-    """Serve two fake OPs and the app on 127.0.0.1 until Ctrl-C."""
-    from rpkit.testing import FakeClient, FakeOP  # noqa: PLC0415 - development only
-    from rpkit.testing.server import (  # noqa: PLC0415
+    """Serve the presets' fakes and the app on 127.0.0.1 until Ctrl-C."""
+    from rpkit.testing.server import (  # noqa: PLC0415 - development only
         ServerThread,
         bind_loopback,
         serve_until_interrupted,
@@ -90,19 +137,17 @@ def main() -> None:
 
     app_sock = bind_loopback(0)
     app_url = f"http://127.0.0.1:{app_sock.getsockname()[1]}"
-    servers, providers = [], []
-    for pid, title in (("acme", "Acme"), ("globex", "Globex")):
-        sock = bind_loopback(0)
-        client = FakeClient(
-            client_id=f"{pid}-app", redirect_uris=(f"{app_url}/auth/callback/{pid}",)
-        )
-        op = FakeOP(f"http://127.0.0.1:{sock.getsockname()[1]}", clients=[client])
-        providers.append((op.provider_config(pid, allow_insecure_http=True), title))
-        servers.append(ServerThread(op.asgi, sock))
+    socks = [bind_loopback(0) for _ in PRESETS]
+    bases = [f"http://127.0.0.1:{sock.getsockname()[1]}" for sock in socks]
+    fakes = preset_fakes(app_url, bases)
+    servers = [ServerThread(fake.asgi, sock) for (fake, _), sock in zip(fakes, socks, strict=True)]
+    providers = [(provider_of(fake, app_url), title) for fake, title in fakes]
     servers.append(ServerThread(create_app(providers), app_sock))
     for server in servers:
         server.start()
     print(f"multi_idp example: {app_url}/ (Ctrl-C stops it)", flush=True)
+    for (_, title), base in zip(fakes, bases, strict=True):
+        print(f"  fake {title}: {base}", flush=True)
     serve_until_interrupted(servers)
 
 

@@ -345,7 +345,8 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
         for provider_id in rp.providers:
             try:
                 metadata = await rp.metadata(provider_id)
-                await rp.jwks.warm(metadata.jwks_uri)
+                if metadata.jwks_uri:  # an OAuth 2.0-only provider has no keys
+                    await rp.jwks.warm(metadata.jwks_uri)
             except RPKitError as exc:
                 get_logger(provider=provider_id).warning("rpkit.startup.warm_failed", code=exc.code)
 

@@ -373,10 +373,14 @@ class FakeOP:
         return await _routes.answer(self, request, self._paths)
 
     def transport(self, *others: FakeOP) -> FakeOPTransport:
-        """An httpx transport that routes to this OP (and ``others``) by origin."""
+        """An httpx transport that routes to this OP (and ``others``, at every origin each
+        answers at) by origin."""
         from rpkit.testing.transport import FakeOPTransport  # noqa: PLC0415 - avoids a cycle
 
-        return FakeOPTransport(self, *others)
+        transport = FakeOPTransport(self)
+        for other in others:
+            transport.include(other.transport())
+        return transport
 
     @property
     def origin(self) -> str:

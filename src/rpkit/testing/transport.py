@@ -51,6 +51,11 @@ class FakeOPTransport(httpx.AsyncBaseTransport):
         """Route ``op``'s origin to it too."""
         self._ops[op.origin] = op
 
+    def include(self, other: FakeOPTransport) -> None:
+        """Route every origin ``other`` routes, to the same fakes (a provider's fake may answer
+        at several origins: GitHub's API host, Microsoft Graph)."""
+        self._ops.update(other._ops)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         origin = f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
         op = self._ops.get(origin)
