@@ -146,6 +146,41 @@ def test_logout_ends_the_session_at_the_op_and_comes_back_to_the_app(demo):
     assert after.headers["location"].startswith("/?return_to=")
 
 
+PRESET_IDS = [
+    "entra",
+    "google",
+    "apple",
+    "github",
+    "gitlab",
+    "okta",
+    "auth0",
+    "keycloak",
+    "cognito",
+    "linkedin",
+]
+
+
+@pytest.mark.parametrize("preset", PRESET_IDS)
+def test_every_preset_fake_on_the_home_page_signs_in_and_out(demo, preset):
+    urls, _ = demo
+    app = _app(urls)
+    home = httpx.get(urls["demo app"], timeout=5)
+    assert f'id="login-{preset}"' in home.text
+    with httpx.Client(timeout=5) as client:
+        profile = _sign_in(client, app, f"/auth/login/{preset}?return_to=/profile")
+        assert profile.url.path == "/profile", profile.text[:300]
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', profile.text)
+        assert csrf is not None
+        out = client.post(f"{app}/auth/logout", data={"csrf_token": csrf[1]}, follow_redirects=True)
+        html = {"Accept": "text/html"}
+        after = client.get(f"{app}/profile", headers=html, follow_redirects=False)
+
+    assert out.status_code == 200
+    assert out.url.host == "127.0.0.1"
+    assert str(out.url).startswith(app)  # back on the demo, whatever the provider's logout kind
+    assert after.status_code in (302, 303)  # signed out: the guard turns the browser away
+
+
 def test_ctrl_c_stops_the_demo_cleanly(demo):
     _, process = demo
     process.send_signal(signal.SIGINT)

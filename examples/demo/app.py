@@ -74,7 +74,7 @@ def create_app(config: DemoConfig) -> Litestar:
         )
     )
     api_auth = OIDCBearerAuth(
-        policies=[p.api_policy for p in config.providers],
+        policies=[p.api_policy for p in config.providers if p.api_policy is not None],
         realm="rpkit-demo",
         exclude=["^/schema"],  # pages opt out with PAGE; rpkit's routes opt out themselves
     )
@@ -158,9 +158,11 @@ def _pages(config: DemoConfig) -> list[Any]:
         )
         return Response(page, media_type="text/html")
 
+    api_providers = {p.config.id for p in config.providers if p.api_policy is not None}
+
     @get("/profile", guards=[requires_login()], opt=PAGE)
     async def profile(rpkit_session: NamedDependency[SessionData | None]) -> Response[str]:
-        return _profile(rpkit_session, None, mailbox=mailbox)
+        return _profile(rpkit_session, None, mailbox=mailbox, api=api_providers)
 
     @get("/profile/api", guards=[requires_login()], opt=PAGE)
     async def profile_api(
@@ -174,7 +176,7 @@ def _pages(config: DemoConfig) -> list[Any]:
             headers={"Authorization": f"Bearer {rpkit_session.access_token}"},
         )
         result = {"status": answer.status_code, "body": _json_or_text(answer)}
-        return _profile(rpkit_session, result, mailbox=mailbox)
+        return _profile(rpkit_session, result, mailbox=mailbox, api=api_providers)
 
     @get("/verify", name="verify", opt=PAGE)
     async def verify() -> Response[str]:
@@ -203,23 +205,32 @@ def _pages(config: DemoConfig) -> list[Any]:
 def _who(session: SessionData | None) -> str | None:
     if session is None:
         return None
-    return str(session.claims.get("email") or session.subject)
+    return session.email or session.name or session.subject
 
 
 def _profile(
-    session: SessionData | None, api_result: dict[str, Any] | None, *, mailbox: bool
+    session: SessionData | None,
+    api_result: dict[str, Any] | None,
+    *,
+    mailbox: bool,
+    api: set[str],
 ) -> Response[str]:
     assert session is not None  # noqa: S101 - the guard let a session through
     identity = {
         "provider_id": session.provider_id,
         "issuer": session.issuer,
         "subject": session.subject,
+        "email": session.email,
+        "email_verified": session.email_verified,
+        "name": session.name,
+        "tenant": session.tenant,
     }
     page = profile_page(
         identity=identity,
         claims=session.claims,
         csrf_token=session.csrf_token,
         has_access_token=bool(session.access_token),
+        api_trusts_provider=session.provider_id in api,
         api_result=api_result,
         mailbox=mailbox,
     )

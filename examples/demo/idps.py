@@ -38,7 +38,8 @@ class IdentityProvider:
 
     config: ProviderConfig
     title: str
-    api_policy: AccessTokenPolicy
+    api_policy: AccessTokenPolicy | None
+    """What the demo's ``/api/me`` accepts from this provider; None: its tokens are not for it."""
     asgi: Any | None = None
     """The fake's ASGI app to serve, None for a real provider."""
     sock: socket.socket | None = None

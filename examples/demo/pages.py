@@ -118,6 +118,7 @@ def profile_page(
     has_access_token: bool,
     api_result: Mapping[str, Any] | None,
     mailbox: bool,
+    api_trusts_provider: bool = True,
 ) -> str:
     """Who is signed in, the API button, the logout button."""
     body = (
@@ -127,7 +128,12 @@ def profile_page(
         f'<h2>Claims</h2><pre id="claims">{escape(json.dumps(claims, indent=2))}</pre>'
         "<h2>Bearer-protected API</h2>"
     )
-    if has_access_token:
+    if has_access_token and not api_trusts_provider:
+        body += (
+            '<p id="no-access-token">This provider\'s access tokens are for its own APIs: the '
+            "demo's /api/me trusts the fake OP and Scalekit only.</p>"
+        )
+    elif has_access_token:
         body += (
             '<form method="get" action="/profile/api"><button id="call-api" type="submit">'
             "Call GET /api/me with my access token</button></form>"

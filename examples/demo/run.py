@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app import DemoConfig, create_app
 from idps import generic_provider, scalekit_provider
 
+from presets import preset_providers
 from rpkit.testing.server import ServerThread, bind_loopback, serve_until_interrupted
 
 DEFAULT_APP_PORT = 8000
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         scalekit_provider(app_url, _bind(args.scalekit_port, "fake Scalekit")),
     ]
     fake_scalekit = providers[1].fake
+    if os.environ.get("RPKIT_DEMO_PRESETS", "1") != "0":
+        providers += preset_providers(app_url)
     config = DemoConfig(
         providers,
         redis_url=os.environ.get("RPKIT_DEMO_REDIS_URL") or None,

@@ -149,3 +149,18 @@ def test_signing_out_ends_the_session_and_returns_to_the_app(person: Person):
     person.page.wait_for_url(re.compile(r"/\?return_to="))
     person.shot("profile-refused")
     assert person.text("#notice") == "Sign in to see that page."
+
+
+@pytest.mark.parametrize("preset", ["github", "entra", "apple", "keycloak"])
+def test_a_preset_fake_signs_in_and_out_in_the_browser(person: Person, preset: str):
+    person.goto("/")
+    person.page.click(f"#login-{preset}")
+    person.page.wait_for_url(re.compile(r"/profile$"))
+    person.shot(f"{preset}-profile")
+    assert json.loads(person.text("#identity"))["provider_id"] == preset
+    _assert_signed_in_cookies(person)
+
+    person.page.click("#logout")
+    person.page.wait_for_url(re.compile(r"/(\?signed_out=1)?$|/auth/logout/callback$"))
+    person.shot(f"{preset}-signed-out")
+    assert "rpkit_session" not in person.cookies()
