@@ -481,3 +481,20 @@ async def test_op_echoes_the_nonce_by_default(fake_op: FakeOP, rp):
     assert claims["nonce"] == rp.nonce
     assert fake_op.echo_nonce is True
     assert uuid.UUID(fake_op.users["alice"].tenant_id or "")
+
+
+# -- a provider's own path layout ---------------------------------------------------------------
+async def test_serve_at_moves_endpoints_to_the_providers_own_paths():
+    op = FakeOP("https://idp.rpkit.test")
+    op.serve_at({"token": "/oauth/token", "end_session": None})
+    http = httpx.AsyncClient(transport=op.transport())
+
+    discovery = (await http.get(f"{op.issuer}/.well-known/openid-configuration")).json()
+    moved = await http.post("https://idp.rpkit.test/oauth/token", data={})
+    old = await http.post("https://idp.rpkit.test/token", data={})
+
+    assert discovery["token_endpoint"] == "https://idp.rpkit.test/oauth/token"
+    assert moved.status_code in (400, 401)  # the token endpoint answers there (no client)
+    assert old.status_code == 404
+    assert op.oracle.last("token") is not None
+    assert op.oracle.last("token").url == "https://idp.rpkit.test/oauth/token"

@@ -372,6 +372,16 @@ class FakeOP:
         """Answer one HTTP request, as the OP's server would."""
         return await _routes.answer(self, request, self._paths)
 
+    def serve_at(self, paths: Mapping[Endpoint, str | None]) -> None:
+        """Serve endpoints at a real provider's own paths (absolute paths on this fake's
+        origin, e.g. Keycloak's ``/realms/x/protocol/openid-connect/token``); None stops
+        serving one. :attr:`endpoints`, and so the discovery document, follow."""
+        self._paths = {p: e for p, e in self._paths.items() if e not in paths}
+        for endpoint, moved in paths.items():
+            if moved is not None:
+                self._paths[moved] = endpoint
+                self.endpoints[endpoint] = self.origin + moved
+
     def transport(self, *others: FakeOP) -> FakeOPTransport:
         """An httpx transport that routes to this OP (and ``others``, at every origin each
         answers at) by origin."""

@@ -21,14 +21,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
-from rpkit.config import ProviderConfig, is_loopback_http
+from rpkit.config import ProviderConfig
 from rpkit.providers.apple import (
     APPLE_ISSUER,
     CLIENT_SECRET_AUDIENCE,
@@ -40,6 +39,7 @@ from rpkit.testing.keys import generate_key, public_jwk
 from rpkit.testing.knobs import Endpoint
 from rpkit.testing.op import FakeOP
 from rpkit.testing.personality import Personality
+from rpkit.testing.providers._common import client_of, preset_arguments
 from rpkit.testing.registry import DEFAULT_REDIRECT_URI, FakeClient, FakeUser, default_users
 
 __all__ = ["APPLE_CLIENT_ID", "APPLE_KEY_ID", "APPLE_TEAM_ID", "FakeApple", "apple_users"]
@@ -119,7 +119,7 @@ class FakeApple(FakeOP):
         self.authorization_response_iss = False
         self.misbehave.refresh_rotation = False
         if not options.get("random_paths"):
-            _relocate(self, _PATHS)
+            self.serve_at(_PATHS)
 
     @property
     def private_key(self) -> str:
@@ -131,16 +131,13 @@ class FakeApple(FakeOP):
     ) -> ProviderConfig:
         """The :func:`~rpkit.providers.apple.apple` preset aimed at this fake and one of its
         clients; ``allow_insecure_http`` is set for a served (``http://127.0.0.1``) fake."""
-        client = self.clients[client_id or next(iter(self.clients))]
-        settings: dict[str, Any] = {"id": id, "issuer": self.issuer}
-        if is_loopback_http(self.issuer):
-            settings["allow_insecure_http"] = True
+        client = client_of(self, client_id)
         return apple(
             client_id=client.client_id,
             team_id=self.team_id,
             key_id=APPLE_KEY_ID,
             private_key=self.private_key,
-            **(settings | changes),
+            **preset_arguments(self, changes, id=id, issuer=self.issuer),
         )
 
     def reset(self) -> None:
@@ -169,19 +166,6 @@ class FakeApple(FakeOP):
         expected = {"iss": self.team_id, "sub": client.client_id, "aud": CLIENT_SECRET_AUDIENCE}
         wrong = sorted(name for name, value in expected.items() if claims.get(name) != value)
         return f"wrong {wrong}" if wrong else None
-
-
-def _relocate(op: FakeOP, moves: Mapping[Endpoint, str | None]) -> None:
-    """Serve ``op``'s endpoints at the provider's own paths (None: not at all)."""
-    base = urlsplit(op.issuer).path.rstrip("/")
-    paths = op._paths  # private: FakeOP has no option for a provider's own path layout
-    for path, endpoint in list(paths.items()):
-        if endpoint in moves:
-            del paths[path]
-            new = moves[endpoint]
-            if new is not None:
-                paths[base + new] = endpoint
-                op.endpoints[endpoint] = op.origin + base + new
 
 
 def _metadata(honest: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from rpkit.providers.auth0 import auth0
 from rpkit.testing.knobs import Endpoint
 from rpkit.testing.op import FakeOP
 from rpkit.testing.personality import Personality
+from rpkit.testing.providers._common import client_of, preset_arguments
 from rpkit.testing.registry import FakeClient, FakeUser, TokenGrant, default_users
 
 __all__ = ["DEFAULT_AUTH0_ORIGIN", "FakeAuth0", "auth0_users"]
@@ -80,20 +81,12 @@ class FakeAuth0(FakeOP):
         self.authorization_response_iss = False
         self.audiences: dict[str, str] = {}
         """OP session id → the ``audience`` its login asked for."""
-        self._aliases: dict[str, str] = {}
-        for endpoint, path in _PATHS.items():
-            self._aliases[path] = urlsplit(self.endpoints[endpoint]).path
-            self.endpoints[endpoint] = self.origin + path
+        self.serve_at(_PATHS)
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         """Answer at Auth0's paths (and the fake OP's own)."""
         if request.url.path == _V2_LOGOUT:
             request = _v2_as_oidc_logout(request)
-        internal = self._aliases.get(request.url.path)
-        if internal is not None:
-            content = await request.aread()
-            url = request.url.copy_with(path=internal)
-            request = httpx.Request(request.method, url, headers=request.headers, content=content)
         response = await super().handle(request)
         if request.url.path == urlsplit(self.endpoints["authorize"]).path:
             self._remember_audience(request)
@@ -137,14 +130,13 @@ class FakeAuth0(FakeOP):
     ) -> ProviderConfig:
         """The ``auth0`` preset aimed at this fake and one of its clients (the first by
         default); an ``http`` (served) fake also gets its issuer and ``allow_insecure_http``."""
-        client = self.clients[client_id or next(iter(self.clients))]
-        if self.issuer.startswith("http://"):
-            changes = {"issuer": self.issuer, "allow_insecure_http": True} | changes
+        client = client_of(self, client_id)
+        served = {"issuer": self.issuer} if self.issuer.startswith("http://") else {}
         return auth0(
             urlsplit(self.origin).netloc,
             client.client_id,
             client.client_secret,
-            **({"id": id} | changes),
+            **preset_arguments(self, changes, id=id, **served),
         )
 
     def _metadata(self, document: dict[str, Any]) -> dict[str, Any]:

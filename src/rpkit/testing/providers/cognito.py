@@ -32,6 +32,7 @@ from rpkit.testing._http import html_response, redirect
 from rpkit.testing.op import FakeOP
 from rpkit.testing.oracle import RecordedRequest
 from rpkit.testing.personality import Personality
+from rpkit.testing.providers._common import client_of, preset_arguments
 from rpkit.testing.registry import FakeClient, FakeUser, default_users
 from rpkit.testing.transport import FakeOPTransport
 
@@ -120,17 +121,16 @@ class FakeCognito(FakeOP):
         """The :func:`~rpkit.providers.cognito.cognito` preset aimed at this fake, for one of
         its clients (the first by default); ``changes`` take any argument of the preset or
         configuration field."""
-        client = self.clients[client_id or next(iter(self.clients))]
+        client = client_of(self, client_id)
         settings: dict[str, Any] = {
             "id": id,
             "user_pool_id": self.user_pool_id,
             "client_id": client.client_id,
             "client_secret": client.client_secret,
-            "allow_insecure_http": self.issuer.startswith("http://"),
         }
         if self.issuer != user_pool_issuer(self.user_pool_id):
             settings["issuer"] = self.issuer
-        return cognito(**(settings | changes))
+        return cognito(**preset_arguments(self, changes, **settings))
 
     def transport(self, *others: FakeOP) -> FakeOPTransport:
         """An httpx transport to this fake, its managed-login domain included, and ``others``."""

@@ -31,6 +31,7 @@ from rpkit.providers.entra import CONSUMERS_TENANT, GRAPH, MICROSOFT_LOGIN, MULT
 from rpkit.testing.knobs import Endpoint
 from rpkit.testing.op import FakeOP
 from rpkit.testing.personality import Personality
+from rpkit.testing.providers._common import client_of, preset_arguments
 from rpkit.testing.registry import FakeClient, FakeUser
 from rpkit.testing.transport import FakeOPTransport
 
@@ -103,7 +104,7 @@ class FakeEntra(FakeOP):
         clients (the first by default). Unless ``changes`` name the tenants, it is
         ``organizations`` with every tenant of the fake's users allowed; ``changes`` take any
         argument of the preset (``tenant``, ``allowed_tenants``...) or configuration field."""
-        client = self.clients[client_id or next(iter(self.clients))]
+        client = client_of(self, client_id)
         keyless = client.token_endpoint_auth_method in ("none", "private_key_jwt")
         settings: dict[str, Any] = {
             "id": id,
@@ -113,12 +114,11 @@ class FakeEntra(FakeOP):
             "client_auth": client.token_endpoint_auth_method,
             "instance": self.issuer,
             "graph": self.graph,
-            "allow_insecure_http": self.issuer.startswith("http://"),
         }
         if not {"tenant", "allowed_tenants", "any_tenant"} & changes.keys():
             tenants = {user.tenant_id for user in self.users.values() if user.tenant_id}
             settings["allowed_tenants"] = sorted(tenants)
-        return entra(**(settings | changes))
+        return entra(**preset_arguments(self, changes, **settings))
 
     def transport(self, *others: FakeOP) -> FakeOPTransport:
         """An httpx transport to this fake, Microsoft Graph's origin included, and ``others``."""

@@ -25,12 +25,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from rpkit.config import ProviderConfig, is_loopback_http
+from rpkit.config import ProviderConfig
 from rpkit.providers.github import GITHUB_API_URL, GITHUB_URL, github
 from rpkit.testing._http import html_response
 from rpkit.testing._oauth2 import JSONSource, github_profile
 from rpkit.testing.op import FakeOP
 from rpkit.testing.personality import Personality
+from rpkit.testing.providers._common import client_of, preset_arguments
 from rpkit.testing.registry import DEFAULT_REDIRECT_URI, FakeClient, FakeUser
 from rpkit.testing.transport import FakeOPTransport
 
@@ -125,8 +126,8 @@ class FakeGitHub(FakeOP):
         self._api_paths = {f"{api.path}/user", f"{api.path}/user/emails"}
         self.endpoints["profile"] = f"{self.api_url}/user"
         if not options.get("random_paths"):
-            _relocate(
-                self, {"authorize": "/login/oauth/authorize", "token": "/login/oauth/access_token"}
+            self.serve_at(
+                {"authorize": "/login/oauth/authorize", "token": "/login/oauth/access_token"}
             )
 
     def provider_config(
@@ -134,16 +135,13 @@ class FakeGitHub(FakeOP):
     ) -> ProviderConfig:
         """The :func:`~rpkit.providers.github.github` preset aimed at this fake and one of its
         clients; ``allow_insecure_http`` is set for a served (``http://127.0.0.1``) fake."""
-        client = self.clients[client_id or next(iter(self.clients))]
-        settings: dict[str, Any] = {"id": id}
-        if is_loopback_http(self.issuer):
-            settings["allow_insecure_http"] = True
+        client = client_of(self, client_id)
         return github(
             client_id=client.client_id,
             client_secret=client.client_secret or "",
             base_url=self.issuer,
             api_url=self.api_url,
-            **(settings | changes),
+            **preset_arguments(self, changes, id=id),
         )
 
     def transport(self, *others: FakeOP) -> FakeOPTransport:
@@ -193,14 +191,3 @@ def _rekey(grants: dict[str, Any], token: str, prefix: str) -> str:
     opaque = prefix + secrets.token_urlsafe(27)[:36]
     grants[opaque] = grants.pop(token)
     return opaque
-
-
-def _relocate(op: FakeOP, moves: dict[Any, str]) -> None:
-    """Serve ``op``'s endpoints at the provider's own paths."""
-    base = urlsplit(op.issuer).path.rstrip("/")
-    paths = op._paths  # private: FakeOP has no option for a provider's own path layout
-    for path, endpoint in list(paths.items()):
-        if endpoint in moves:
-            del paths[path]
-            paths[base + moves[endpoint]] = endpoint
-            op.endpoints[endpoint] = op.origin + base + moves[endpoint]

@@ -22,10 +22,11 @@ import hashlib
 import secrets
 from typing import Any
 
-from rpkit.config import ProviderConfig, is_loopback_http
+from rpkit.config import ProviderConfig
 from rpkit.providers.gitlab import GITLAB_COM, gitlab
 from rpkit.testing.op import FakeOP
 from rpkit.testing.personality import Personality
+from rpkit.testing.providers._common import client_of, preset_arguments
 from rpkit.testing.registry import DEFAULT_REDIRECT_URI, FakeClient, FakeUser, TokenGrant
 
 __all__ = ["FakeGitLab", "gitlab_users"]
@@ -131,12 +132,9 @@ class FakeGitLab(FakeOP):
     ) -> ProviderConfig:
         """The :func:`~rpkit.providers.gitlab.gitlab` preset for this instance and one of its
         clients; ``allow_insecure_http`` is set for a served (``http://127.0.0.1``) fake."""
-        client = self.clients[client_id or next(iter(self.clients))]
-        settings: dict[str, Any] = {"id": id}
-        if is_loopback_http(self.issuer):
-            settings["allow_insecure_http"] = True
-        secret = client.client_secret or ""
-        return gitlab(client.client_id, secret, base_url=self.issuer, **(settings | changes))
+        client = client_of(self, client_id)
+        arguments = preset_arguments(self, changes, id=id, base_url=self.issuer)
+        return gitlab(client.client_id, client.client_secret or "", **arguments)
 
     def issue_access_token(
         self, client: FakeClient, user: FakeUser | None, scope: str, sid: str | None = None

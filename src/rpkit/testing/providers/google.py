@@ -23,11 +23,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from rpkit.config import ProviderConfig, is_loopback_http
+from rpkit.config import ProviderConfig
 from rpkit.providers.google import GOOGLE_ISSUER, google
 from rpkit.testing.browser import AuthorizationResponse
 from rpkit.testing.op import FakeOP
 from rpkit.testing.personality import Personality
+from rpkit.testing.providers._common import client_of, preset_arguments
 from rpkit.testing.registry import DEFAULT_REDIRECT_URI, FakeClient, FakeUser, TokenGrant
 
 __all__ = ["FakeGoogle", "google_users"]
@@ -146,11 +147,9 @@ class FakeGoogle(FakeOP):
     ) -> ProviderConfig:
         """The :func:`~rpkit.providers.google.google` preset aimed at this fake and one of its
         clients; ``allow_insecure_http`` is set for a served (``http://127.0.0.1``) fake."""
-        client = self.clients[client_id or next(iter(self.clients))]
-        settings: dict[str, Any] = {"id": id, "issuer": self.issuer}
-        if is_loopback_http(self.issuer):
-            settings["allow_insecure_http"] = True
-        return google(client.client_id, client.client_secret or "", **(settings | changes))
+        client = client_of(self, client_id)
+        arguments = preset_arguments(self, changes, id=id, issuer=self.issuer)
+        return google(client.client_id, client.client_secret or "", **arguments)
 
     def issue_access_token(
         self, client: FakeClient, user: FakeUser | None, scope: str, sid: str | None = None

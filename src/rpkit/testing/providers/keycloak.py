@@ -18,8 +18,6 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from rpkit.config import ProviderConfig
 from rpkit.providers.keycloak import keycloak
 from rpkit.testing._jose import decode_unverified
@@ -27,6 +25,7 @@ from rpkit.testing._logout import LogoutDefect
 from rpkit.testing.knobs import Endpoint
 from rpkit.testing.op import FakeOP
 from rpkit.testing.personality import Personality
+from rpkit.testing.providers._common import client_of, preset_arguments
 from rpkit.testing.registry import FakeClient, FakeUser
 
 __all__ = ["DEFAULT_KEYCLOAK_URL", "FakeKeycloak"]
@@ -68,35 +67,21 @@ class FakeKeycloak(FakeOP):
         super().__init__(f"{base_url.rstrip('/')}/realms/{realm}", **options)
         self.base_url = base_url.rstrip("/")
         self.realm = realm
-        self._aliases: dict[str, str] = {}
         base = urlsplit(self.issuer).path + "/protocol/openid-connect/"
-        for endpoint, name in _PATHS.items():
-            self._aliases[base + name] = urlsplit(self.endpoints[endpoint]).path
-            self.endpoints[endpoint] = f"{self.origin}{base}{name}"
-
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        """Answer at Keycloak's paths (and the fake OP's own)."""
-        internal = self._aliases.get(request.url.path)
-        if internal is not None:
-            content = await request.aread()
-            url = request.url.copy_with(path=internal)
-            request = httpx.Request(request.method, url, headers=request.headers, content=content)
-        return await super().handle(request)
+        self.serve_at({endpoint: base + name for endpoint, name in _PATHS.items()})
 
     def provider_config(
         self, id: str = "keycloak", *, client_id: str | None = None, **changes: Any
     ) -> ProviderConfig:
         """The ``keycloak`` preset aimed at this fake and one of its clients (the first by
         default); an ``http`` (served) fake also gets ``allow_insecure_http``."""
-        client = self.clients[client_id or next(iter(self.clients))]
-        if self.issuer.startswith("http://"):
-            changes = {"allow_insecure_http": True} | changes
+        client = client_of(self, client_id)
         return keycloak(
             self.base_url,
             self.realm,
             client.client_id,
             client.client_secret,
-            **({"id": id} | changes),
+            **preset_arguments(self, changes, id=id),
         )
 
     def logout_token(

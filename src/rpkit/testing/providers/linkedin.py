@@ -22,10 +22,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from rpkit.config import ProviderConfig, is_loopback_http
+from rpkit.config import ProviderConfig
 from rpkit.providers.linkedin import LINKEDIN_ISSUER, linkedin
 from rpkit.testing.op import FakeOP
 from rpkit.testing.personality import Personality
+from rpkit.testing.providers._common import client_of, preset_arguments
 from rpkit.testing.registry import DEFAULT_REDIRECT_URI, FakeClient, FakeUser, TokenGrant
 
 __all__ = ["FakeLinkedIn", "linkedin_users"]
@@ -116,11 +117,9 @@ class FakeLinkedIn(FakeOP):
     ) -> ProviderConfig:
         """The :func:`~rpkit.providers.linkedin.linkedin` preset aimed at this fake and one of
         its clients; ``allow_insecure_http`` is set for a served (``http://127.0.0.1``) fake."""
-        client = self.clients[client_id or next(iter(self.clients))]
-        settings: dict[str, Any] = {"id": id, "issuer": self.issuer}
-        if is_loopback_http(self.issuer):
-            settings["allow_insecure_http"] = True
-        return linkedin(client.client_id, client.client_secret or "", **(settings | changes))
+        client = client_of(self, client_id)
+        arguments = preset_arguments(self, changes, id=id, issuer=self.issuer)
+        return linkedin(client.client_id, client.client_secret or "", **arguments)
 
     def issue_access_token(
         self, client: FakeClient, user: FakeUser | None, scope: str, sid: str | None = None

@@ -17,13 +17,12 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from rpkit.config import ProviderConfig
 from rpkit.providers.okta import okta
 from rpkit.testing.knobs import Endpoint
 from rpkit.testing.op import FakeOP
 from rpkit.testing.personality import Personality
+from rpkit.testing.providers._common import client_of, preset_arguments
 from rpkit.testing.registry import FakeClient, FakeUser
 
 __all__ = ["DEFAULT_OKTA_ORIGIN", "FakeOkta"]
@@ -74,35 +73,22 @@ class FakeOkta(FakeOP):
         self.authorization_server = authorization_server
         self.audience = audience if authorization_server else self.issuer
         self.authorization_response_iss = False
-        self._aliases: dict[str, str] = {}
         base = f"{prefix or '/oauth2'}/v1/"
-        for endpoint, name in _PATHS.items():
-            self._aliases[base + name] = urlsplit(self.endpoints[endpoint]).path
-            self.endpoints[endpoint] = f"{self.origin}{base}{name}"
-
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        """Answer at Okta's paths (and the fake OP's own)."""
-        internal = self._aliases.get(request.url.path)
-        if internal is not None:
-            content = await request.aread()
-            url = request.url.copy_with(path=internal)
-            request = httpx.Request(request.method, url, headers=request.headers, content=content)
-        return await super().handle(request)
+        self.serve_at({endpoint: base + name for endpoint, name in _PATHS.items()})
 
     def provider_config(
         self, id: str = "okta", *, client_id: str | None = None, **changes: Any
     ) -> ProviderConfig:
         """The ``okta`` preset aimed at this fake and one of its clients (the first by
         default); an ``http`` (served) fake also gets its issuer and ``allow_insecure_http``."""
-        client = self.clients[client_id or next(iter(self.clients))]
-        if self.issuer.startswith("http://"):
-            changes = {"issuer": self.issuer, "allow_insecure_http": True} | changes
+        client = client_of(self, client_id)
+        served = {"issuer": self.issuer} if self.issuer.startswith("http://") else {}
         return okta(
             urlsplit(self.origin).netloc,
             client.client_id,
             client.client_secret,
             authorization_server=self.authorization_server,
-            **({"id": id} | changes),
+            **preset_arguments(self, changes, id=id, **served),
         )
 
     def _access_token_claims(
