@@ -95,6 +95,17 @@ class PresetBrowser:
         result: dict[str, Any] = (await self.client.get("/session")).json()
         return result
 
+    async def logs_out_locally(self) -> None:
+        """Sign in, then out: a local logout answers 303 to the app's start page, sends the
+        browser nowhere else, makes no request to the provider and leaves no session."""
+        await self.login()
+        before = len(self.fake.oracle)
+        response = await self.logout()
+        assert response.status_code == 303
+        assert response.headers["location"] == "/"
+        assert len(self.fake.oracle) == before
+        assert await self.me() == {}
+
     async def logout(self) -> httpx.Response:
         """POST rpkit's logout with the session's CSRF token; the redirect it answers."""
         csrf = (await self.session())["csrf_token"]
