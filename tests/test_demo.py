@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rpkit.providers import PRESET_NAMES
+
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo" / "run.py"
 BANNER = re.compile(r"\s+(demo app|dev mailbox|fake OP|OP JWKS|fake Scalekit):\s+(\S+)")
 
@@ -146,21 +148,7 @@ def test_logout_ends_the_session_at_the_op_and_comes_back_to_the_app(demo):
     assert after.headers["location"].startswith("/?return_to=")
 
 
-PRESET_IDS = [
-    "entra",
-    "google",
-    "apple",
-    "github",
-    "gitlab",
-    "okta",
-    "auth0",
-    "keycloak",
-    "cognito",
-    "linkedin",
-]
-
-
-@pytest.mark.parametrize("preset", PRESET_IDS)
+@pytest.mark.parametrize("preset", PRESET_NAMES)
 def test_every_preset_fake_on_the_home_page_signs_in_and_out(demo, preset):
     urls, _ = demo
     app = _app(urls)
