@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
@@ -234,3 +235,40 @@ async def test_failing_client_secret_factory_is_503_without_token_request(open_p
     assert "client_secret_unavailable" in done.text
     assert op.oracle.count("token") == 0
     assert await browser.me() == {}
+
+
+# -- the logout-parameters hook and the PKCE relaxation ------------------------------------------
+
+
+def logout_uri_style(params: Mapping[str, str], context: Any) -> Mapping[str, str]:
+    return {"client_id": context.client_id, "logout_uri": context.post_logout_redirect_uri or ""}
+
+
+async def test_logout_params_hook_shapes_the_end_session_redirect(open_preset):
+    op = FakeOP()
+    register(op, "fake")
+    config = op.provider_config(
+        post_logout_redirect_uri=LOGOUT_CALLBACK,
+        hooks=ProviderHooks(logout_params=logout_uri_style),
+    )
+    browser = await open_preset(op, config)
+    await browser.login()
+
+    out = await browser.logout()
+    assert out.status_code == 303
+    target = httpx.URL(out.headers["location"])
+    assert str(target.copy_with(query=None)) == op.endpoints["end_session"]
+    assert dict(target.params) == {"client_id": config.client_id, "logout_uri": LOGOUT_CALLBACK}
+    assert await browser.me() == {}  # the local session ended first
+
+
+async def test_skip_pkce_signs_in_without_a_challenge_through_the_plugin(open_preset):
+    op = FakeOP(require_pkce=False)
+    register(op, "fake")
+    browser = await open_preset(op, op.provider_config(skip_pkce=True))
+
+    started = await browser.start_login()
+    assert "code_challenge" not in httpx.URL(started.headers["location"]).params
+    callback = await op.approve(started.headers["location"])
+    assert (await browser.deliver(callback)).status_code == 303
+    assert (await browser.me())["subject"] == "alice"
