@@ -148,6 +148,19 @@ def test_logout_ends_the_session_at_the_op_and_comes_back_to_the_app(demo):
     assert after.headers["location"].startswith("/?return_to=")
 
 
+def test_the_home_page_naming_the_signed_in_user_is_not_stored(demo):
+    urls, _ = demo
+    app = _app(urls)
+    with httpx.Client(timeout=5) as client:
+        anonymous = client.get(f"{app}/")
+        _sign_in(client, app, "/auth/login/fake?return_to=/profile")
+        home = client.get(f"{app}/")
+
+    assert "Signed in as" in home.text
+    assert home.headers["cache-control"] == "private, no-store"
+    assert "no-store" not in anonymous.headers.get("cache-control", "")
+
+
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 def test_every_preset_fake_on_the_home_page_signs_in_and_out(demo, preset):
     urls, _ = demo

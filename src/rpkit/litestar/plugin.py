@@ -28,10 +28,12 @@ import httpx
 import msgspec
 from litestar import Litestar, Request, Response
 from litestar.config.app import AppConfig
+from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.plugins import CLIPlugin, InitPlugin
 from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore as LitestarMemoryStore
+from litestar.types import Message, Scope
 
 from rpkit._log import get_logger
 from rpkit.client import Identity, RelyingParty
@@ -296,6 +298,7 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
         app_config.dependencies = {**ours, **dict(app_config.dependencies or {})}
         handlers: dict[int | type[Exception], Any] = {RPKitError: _error_handler(self.config)}
         app_config.exception_handlers = {**handlers, **dict(app_config.exception_handlers or {})}
+        app_config.before_send.append(_private_when_signed_in)
         app_config.signature_namespace.update(
             {"RPKitRuntime": RPKitRuntime, "SessionData": SessionData, "Identity": Identity}
         )
@@ -373,6 +376,22 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
                     workers=self.config.workers,
                     advice="register a shared store (e.g. RedisStore) under this name",
                 )
+
+
+async def _private_when_signed_in(message: Message, scope: Scope) -> None:
+    """A response that read the session (``rpkit_user``, ``rpkit_session``, a guard) and found
+    someone signed in names who: it must never be stored by a shared cache or shown again by
+    the browser's Back button after logout. Unless the handler set its own ``Cache-Control``,
+    it gets ``private, no-store`` (and ``Vary: Cookie``)."""
+    if message["type"] != "http.response.start":
+        return
+    state = scope.get("state") or {}
+    if state.get(_SESSION_STATE_KEY) is None:
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    if "cache-control" not in headers:
+        headers["Cache-Control"] = "private, no-store"
+        headers.add("Vary", "Cookie")
 
 
 def _user_provider(runtime: RPKitRuntime) -> Any:
