@@ -6,6 +6,39 @@ signature with a key from the policy's ``jwks_uri`` and then applies the checks 
 an :class:`AccessToken`. This runs on every API request, so the checks are plain Python over the
 decoded claims, with no per-call setup.
 
+**An ID token is never an access token.** Many OPs sign both with one key and label both
+``typ: JWT``, and some put the API's audience in ID tokens too (LemonLDAP::NG's additional
+audiences; Entra ID when the client and the API are one app registration), so signature, issuer
+and audience cannot tell them apart. :func:`check_access_token_claims` decides the kind in this
+order, refusing an ID token with ``reason="id_token"``:
+
+1. What the issuer declares. Header ``typ: at+jwt`` declares an access token (RFC 9068 §2.1).
+   Keycloak's payload ``typ`` is ``Bearer`` for access tokens and ``ID`` or ``Serialized-ID``
+   for ID tokens (keycloak/keycloak ``core/src/main/java/org/keycloak/util/TokenUtil.java``);
+   Cognito's ``token_use`` is ``access`` or ``id``
+   (https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-access-token.html).
+   A declared ID token is refused; a declared access token is not searched for ID-token claims,
+   because Keycloak before 25 copied ``nonce`` into access tokens (keycloak/keycloak#26893, fixed
+   by #27588).
+2. Otherwise, the claims only ID tokens carry: ``nonce``, ``at_hash``, ``c_hash`` (OpenID
+   Connect Core §2, §3.3.2.11) and ``s_hash`` (FAPI 1.0 Advanced §5.1). Azure AD B2C documents
+   ``nonce``, ``at_hash`` and ``c_hash`` as ID-token-only
+   (https://learn.microsoft.com/azure/active-directory-b2c/tokens-overview), and
+   LemonLDAP::NG's token endpoint puts ``at_hash`` in every ID token it issues with an access
+   token (``Lemonldap/NG/Portal/Issuer/OpenIDConnect.pm``).
+3. Otherwise (no declaration, no ID-token claim) the token is taken for an access token: no
+   documented claim tells such a token apart, and refusing it would refuse real access tokens
+   (Scalekit's and Entra ID's are ``typ: JWT`` and carry none of these markers). Close that gap
+   with ``required_scopes`` (ID tokens grant no scope) or ``require_rfc9068=True``.
+
+Claims deliberately not used as markers: ``auth_time``, which access tokens carry too
+(Cognito, per the page above; PingOne,
+https://developer.pingidentity.com/pingone-api/foundations/authentication-concepts/access-tokens-and-id-tokens/token-claims.html;
+Keycloak and Okta); ``sid``, ``acr``, ``azp`` (Keycloak access tokens carry them); ``roles``
+(Entra ID puts app roles in ID tokens too,
+https://learn.microsoft.com/graph/api/resources/approleassignment); and a missing ``scope``
+(optional even in RFC 9068, §2.2.3).
+
 Example:
     >>> from rpkit.access_token import AccessTokenPolicy
     >>> policy = AccessTokenPolicy(
@@ -19,7 +52,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -30,11 +63,38 @@ from rpkit.errors import ConfigurationError
 from rpkit.jwks import KEY_TYPES
 from rpkit.tenants import check_issuer
 
-__all__ = ["AccessToken", "AccessTokenPolicy", "check_access_token_claims"]
+__all__ = [
+    "ID_TOKEN_CLAIMS",
+    "RFC9068_TYPES",
+    "AccessToken",
+    "AccessTokenPolicy",
+    "check_access_token_claims",
+]
+
+ID_TOKEN_CLAIMS: Final = ("nonce", "at_hash", "c_hash", "s_hash")
+"""Claims only ID tokens carry (OpenID Connect Core §2, §3.3.2.11; FAPI 1.0 Advanced §5.1): any
+of them marks a token that declares no kind as an ID token (see the module docstring)."""
+RFC9068_TYPES: Final = ("at+jwt", "application/at+jwt")
+"""The ``typ`` header values of an RFC 9068 JWT access token (§2.1, §4)."""
+_DEFAULT_TYPES: Final = ("at+jwt", "application/at+jwt", "jwt")
+# What issuers declare about a token's kind, claim → value → kind (module docstring, step 1):
+# Keycloak's payload ``typ`` (TokenUtil.java) and Cognito's ``token_use``.
+_DECLARATIONS: Final = {
+    "typ": {"Bearer": "access", "ID": "id", "Serialized-ID": "id"},
+    "token_use": {"access": "access", "id": "id"},
+}
 
 
 class AccessTokenPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """What a bearer-protected API accepts. Refused at construction when contradictory."""
+    """What a bearer-protected API accepts. Refused at construction when contradictory.
+
+    ID tokens are refused whatever the other settings (``reason="id_token"``): a token is one
+    when its issuer declares it so (Keycloak ``typ: ID``, Cognito ``token_use: id``) or, absent
+    any declaration, when it carries an ID-token-only claim (:data:`ID_TOKEN_CLAIMS`). The
+    module docstring gives the sources and the claims deliberately not used. A token with no
+    marker at all is taken for an access token; :attr:`required_scopes` or
+    :attr:`require_rfc9068` close that gap where the OP puts the API's audience in ID tokens.
+    """
 
     issuers: tuple[str, ...]
     """Accepted ``iss`` values, compared exactly (e.g. Scalekit's ``{env}`` and
@@ -65,16 +125,33 @@ class AccessTokenPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """Multi-tenant issuers (Entra ID): a token whose ``iss`` is not listed exactly is accepted
     only when it equals a ``{tenantid}`` template of :attr:`issuers` filled with the token's own
     tenant claim, and that tenant is allowed."""
-    accepted_types: tuple[str, ...] = ("at+jwt", "application/at+jwt", "jwt")
+    accepted_types: tuple[str, ...] = _DEFAULT_TYPES
     """Accepted ``typ`` headers, compared case-insensitively (stored lower-case); a token without
-    ``typ`` passes. Dropping ``jwt`` enforces RFC 9068 §4 and refuses ID tokens (``typ: JWT``)
-    outright; keep it for issuers, like Scalekit, that label access tokens ``JWT``."""
+    ``typ`` passes unless :attr:`require_rfc9068`. Dropping ``jwt`` refuses every ``typ: JWT``
+    token, ID tokens included; keep it for issuers, like Scalekit, Keycloak and Entra ID, that
+    label access tokens ``JWT``."""
+    require_rfc9068: bool = False
+    """Accept only RFC 9068 JWT access tokens (§4): header ``typ`` present and ``at+jwt`` (or
+    ``application/at+jwt``), and the ``client_id`` and ``jti`` claims present (``iss``, ``sub``,
+    ``aud``, ``exp`` and ``iat`` are always required). The strictest discriminator: no ID token
+    is typed ``at+jwt``. With the default :attr:`accepted_types` they narrow to
+    :data:`RFC9068_TYPES`; listing another type, or ``audience_claim="client_id"`` (no ``aud``),
+    is refused as a contradiction. Refuses tokens of issuers that do not follow RFC 9068
+    (Scalekit, Keycloak, Entra ID, Cognito label theirs ``JWT`` or not at all)."""
+    ignored_id_token_claims: tuple[str, ...] = ()
+    """A relaxation, logged at startup by the bearer integration: names from
+    :data:`ID_TOKEN_CLAIMS` that this issuer also copies into its access tokens, so that they no
+    longer mark a token as an ID token (e.g. ``("nonce",)``). The other markers, and an
+    issuer's own declaration (Keycloak ``typ: ID``, Cognito ``token_use: id``), still refuse ID
+    tokens. Keycloak before 25 needs no entry: its access tokens declare ``typ: Bearer``."""
 
     def __post_init__(self) -> None:
         problem = _policy_problem(self)
         if problem is not None:
             raise ConfigurationError(f"AccessTokenPolicy: {problem}")
         lowered = tuple(typ.lower() for typ in self.accepted_types)
+        if self.require_rfc9068 and lowered == _DEFAULT_TYPES:
+            lowered = RFC9068_TYPES
         msgspec.structs.force_setattr(self, "accepted_types", lowered)
 
 
@@ -92,6 +169,19 @@ def _policy_problem(policy: AccessTokenPolicy) -> str | None:
     templated = any(TENANT_PLACEHOLDER in issuer for issuer in policy.issuers)
     if templated != (policy.tenants is not None):
         return f"an issuer template with {TENANT_PLACEHOLDER} and tenants go together"
+    unknown = [name for name in policy.ignored_id_token_claims if name not in ID_TOKEN_CLAIMS]
+    if unknown:
+        return f"ignored_id_token_claims {unknown} are not among {list(ID_TOKEN_CLAIMS)}"
+    return _rfc9068_problem(policy) if policy.require_rfc9068 else None
+
+
+def _rfc9068_problem(policy: AccessTokenPolicy) -> str | None:
+    if policy.audience_claim == "client_id":
+        return "require_rfc9068 needs aud (RFC 9068 §2.2); audience_claim='client_id' reads none"
+    types = {typ.lower() for typ in policy.accepted_types}
+    if types != set(_DEFAULT_TYPES) and not types <= set(RFC9068_TYPES):
+        others = sorted(types - set(RFC9068_TYPES))
+        return f"require_rfc9068 accepts typ at+jwt only; drop {others} from accepted_types"
     return None
 
 
@@ -110,23 +200,84 @@ class AccessToken(msgspec.Struct, frozen=True):
 
 
 def check_access_token_claims(
-    claims: dict[str, Any], policy: AccessTokenPolicy, now: float
+    claims: dict[str, Any],
+    policy: AccessTokenPolicy,
+    now: float,
+    *,
+    header: Mapping[str, Any] | None = None,
 ) -> AccessToken:
     """The claim checks of an access token whose signature was verified.
 
+    An ID token is refused before the scopes are read, so it is told it is not an access token
+    (401) rather than that it lacks a scope (403).
+
+    Args:
+        claims: the verified payload.
+        policy: the policy of the token's issuer.
+        now: the current time, in seconds.
+        header: the token's protected header: its ``typ: at+jwt`` declares an access token,
+            and :attr:`~AccessTokenPolicy.require_rfc9068` needs ``typ`` present. None when the
+            caller checked ``typ`` against ``accepted_types`` and has no header to give; a
+            missing ``typ`` then goes unnoticed.
+
     Raises:
-        Rejected: ``iss``, ``aud``, ``exp``, ``iat``, ``nbf``, ``sub``, ``scope`` or
-            ``malformed``.
+        Rejected: ``iss``, ``aud``, ``exp``, ``iat``, ``nbf``, ``sub``, ``id_token``, ``typ``,
+            ``client_id``, ``jti``, ``scope`` or ``malformed``.
     """
     iss = _issuer(claims, policy)
     aud = _audience(claims, policy)
     iat, exp = check_times(claims, now, policy.leeway, None)
     sub = string_claim(claims)
+    _check_not_id_token(claims, header, policy)
+    if policy.require_rfc9068:
+        _check_rfc9068(claims, header)
     scopes = _scopes(claims)
     missing = [scope for scope in policy.required_scopes if scope not in scopes]
     if missing:
         raise Rejected("scope", f"required scopes {missing} were not granted")
     return AccessToken(iss, sub, aud, exp, iat, scopes, _client_id(claims), freeze(claims))
+
+
+def _check_not_id_token(
+    claims: Mapping[str, Any], header: Mapping[str, Any] | None, policy: AccessTokenPolicy
+) -> None:
+    """Refuse an ID token: declared so by its issuer, or carrying an ID-token-only claim while
+    declaring nothing (module docstring). Names go to the detail, never claim values."""
+    declared = _declared_kinds(claims, header)
+    if "id" in declared:
+        raise Rejected("id_token", f"the issuer declares an ID token ({declared['id']})")
+    if declared:
+        return
+    markers = [
+        name
+        for name in ID_TOKEN_CLAIMS
+        if name in claims and name not in policy.ignored_id_token_claims
+    ]
+    if markers:
+        raise Rejected("id_token", f"an ID token: it carries {markers}, which only ID tokens do")
+
+
+def _declared_kinds(claims: Mapping[str, Any], header: Mapping[str, Any] | None) -> dict[str, str]:
+    """Kind (``access`` or ``id``) → the declaration that says so, for each one present."""
+    declared: dict[str, str] = {}
+    typ = header.get("typ") if header is not None else None
+    if type(typ) is str and typ.lower() in RFC9068_TYPES:
+        declared["access"] = f"header typ {typ!r}"
+    for claim, kinds in _DECLARATIONS.items():
+        value = claims.get(claim)
+        if type(value) is str and value in kinds:
+            declared.setdefault(kinds[value], f"{claim} {value!r}")
+    return declared
+
+
+def _check_rfc9068(claims: Mapping[str, Any], header: Mapping[str, Any] | None) -> None:
+    """RFC 9068 §2.1, §2.2, §4: header ``typ`` is ``at+jwt`` (when the header is given),
+    ``client_id`` and ``jti`` are non-empty strings."""
+    typ = header.get("typ") if header is not None else "at+jwt"
+    if type(typ) is not str or typ.lower() not in RFC9068_TYPES:
+        raise Rejected("typ", f"an RFC 9068 access token is typed at+jwt, not {show(typ)}")
+    string_claim(claims, "client_id")
+    string_claim(claims, "jti")
 
 
 def _audience(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> tuple[str, ...]:

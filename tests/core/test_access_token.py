@@ -267,7 +267,9 @@ def id_token(op: FakeOP) -> str:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        pytest.param({"audience": (CLIENT,), "required_scopes": ("openid",)}, "scope", id="scope"),
+        pytest.param(
+            {"audience": (CLIENT,), "required_scopes": ("openid",)}, "id_token", id="scope"
+        ),
         pytest.param({"audience": (CLIENT,), "accepted_types": ("at+jwt",)}, "typ", id="rfc9068"),
         pytest.param({}, "aud", id="api-audience"),
     ],
@@ -275,8 +277,8 @@ def id_token(op: FakeOP) -> str:
 async def test_id_token_is_not_accepted_as_an_access_token(
     fake_op: FakeOP, validator: TokenValidator, changes: dict[str, Any], expected: str
 ) -> None:
-    # Any of three settings stops it: a required scope (ID tokens carry none), RFC 9068's
-    # ``typ: at+jwt`` only, or an audience that names the API rather than the client.
+    # Its nonce marks it as an ID token (reason "id_token", a 401) before any scope is read;
+    # RFC 9068's ``typ: at+jwt`` only, or an audience naming the API, stop it even earlier.
     policy = policy_for(fake_op, **changes)
 
     assert await reason(validator, id_token(fake_op), policy) == expected

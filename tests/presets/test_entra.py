@@ -421,7 +421,7 @@ async def test_bearer_policy_with_a_scope_refuses_an_id_token_of_the_same_app():
     with pytest.raises(AccessTokenValidationError) as caught:
         await validate(fake, result.tokens.id_token, policy)
 
-    assert caught.value.reason == "scope"  # same aud, same typ: only the scope tells them apart
+    assert caught.value.reason == "id_token"  # same aud, same typ: its nonce and at_hash tell
 
 
 # -- served --------------------------------------------------------------------------------------

@@ -257,16 +257,17 @@ def test_bearer_policy_refuses_the_account_audience():
     assert policy.required_scopes == ("orders",)
 
 
-async def test_an_id_token_naming_the_api_passes_the_policy_but_not_access_tokens_only():
+async def test_an_id_token_naming_the_api_is_refused_by_its_payload_typ():
     fake = fake_keycloak()
     id_like = fake.minter.sign(
         {"iss": ISSUER, "sub": "alice", "aud": API, "typ": "ID", "azp": API}
         | {"iat": fake.now(), "exp": fake.now() + 300}
     )
 
-    validated = await validate(fake, id_like, keycloak.bearer_policy(SERVER, "rpkit", API))
+    with pytest.raises(AccessTokenValidationError) as refused:
+        await validate(fake, id_like, keycloak.bearer_policy(SERVER, "rpkit", API))
 
-    assert await keycloak.access_tokens_only(validated, None) is None
+    assert refused.value.reason == "id_token"
 
 
 def test_roles_are_empty_when_absent_or_malformed():

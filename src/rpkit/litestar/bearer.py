@@ -105,6 +105,9 @@ _DESCRIPTIONS: Final = {
     "iat": "The access token's issue time is not valid.",
     "nbf": "The access token is not valid yet.",
     "user": "The access token's subject is not known here.",
+    "id_token": "An ID token is not an access token: send the access token.",
+    "client_id": "The access token names no client (client_id), which RFC 9068 requires.",
+    "jti": "The access token has no identifier (jti), which RFC 9068 requires.",
 }
 """Core ``reason`` → what the client is told. Fixed text, never the core's detail, which may
 quote claim values from the token; the detail goes to the log instead."""
@@ -541,6 +544,9 @@ def _log_relaxations(policies: Sequence[AccessTokenPolicy]) -> None:
             relaxed.append("audience_claim='client_id': client_id stands for aud")
         if policy.tenants is not None and policy.tenants.any_tenant:
             relaxed.append("tenants.any_tenant: tokens of every tenant of the issuer accepted")
+        if policy.ignored_id_token_claims:
+            ignored = list(policy.ignored_id_token_claims)
+            relaxed.append(f"ignored_id_token_claims={ignored}: they no longer mark ID tokens")
         for setting in relaxed:
             get_logger(issuer=policy.issuers[0]).warning(
                 "rpkit.startup.check_relaxed", setting=setting
