@@ -26,6 +26,8 @@ from rpkit_scalekit.errors import (
     InvalidEmailError,
     PasswordlessAttemptsExhaustedError,
     PasswordlessCredentialError,
+    PasswordlessCredentialFormatError,
+    PasswordlessEmailContentError,
     PasswordlessExpiredError,
     PasswordlessInvalidCredentialError,
     PasswordlessRateLimitedError,
@@ -42,7 +44,12 @@ from rpkit_scalekit.errors import (
 from rpkit_scalekit.idp_initiated import IdPInitiatedLogin, IdPInitiatedVerifier
 from rpkit_scalekit.limiter import PasswordlessLimiter, PasswordlessLimits
 from rpkit_scalekit.management import Connection, ManagementClient
-from rpkit_scalekit.passwordless import PasswordlessClient, SendResult, VerifyResult
+from rpkit_scalekit.passwordless import (
+    PasswordlessClient,
+    PasswordlessEmail,
+    SendResult,
+    VerifyResult,
+)
 from rpkit_scalekit.provider import ScalekitDiscoveryCache, resource_token_policy, scalekit
 from rpkit_scalekit.routing import LoginRoute, LoginRouter, RouteRequest
 from rpkit_scalekit.webhooks import WebhookEvent, WebhookVerifier
@@ -59,6 +66,9 @@ __all__ = [
     "PasswordlessAttemptsExhaustedError",
     "PasswordlessClient",
     "PasswordlessCredentialError",
+    "PasswordlessCredentialFormatError",
+    "PasswordlessEmail",
+    "PasswordlessEmailContentError",
     "PasswordlessExpiredError",
     "PasswordlessInvalidCredentialError",
     "PasswordlessLimiter",

@@ -2,15 +2,18 @@
 
 Pending passwordless sign-ins live in rpkit's flows store under the hash of the browser's
 transaction handle (never the ``auth_request_id`` in a cookie or a page); POST bodies are read
-once, here, with the CSRF rule of the plugin's docstring.
+once, here, bounded, with the CSRF rule of the plugin's docstring. Every input is checked
+(:mod:`rpkit_scalekit._inbound`) before any store lookup or request to Scalekit. A pending
+sign-in is verified under a store lock (one upstream verify at a time, across workers) and
+consumed atomically before its session is created, so it yields one session at most.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post, route
@@ -20,14 +23,34 @@ from rpkit.client import Identity
 from rpkit.errors import PermissionDeniedError
 from rpkit.flow import safe_return_to
 from rpkit.litestar._cookies import binding_of, new_handle
+from rpkit.litestar._locks import StoreLock
 from rpkit.litestar.responses import NO_STORE
+from rpkit_scalekit._inbound import (
+    MAX_BODY_BYTES,
+    Body,
+    UnsupportedBodyError,
+    csrf_matches,
+    csrf_token,
+    refuse_email_content,
+    return_to,
+    text,
+)
 from rpkit_scalekit.errors import (
     InvalidEmailError,
     PasswordlessInvalidCredentialError,
+    PasswordlessUsedError,
     ScalekitInputError,
 )
-from rpkit_scalekit.passwordless import SendResult, Template, VerifyResult
-from rpkit_scalekit.routing import LoginRoute
+from rpkit_scalekit.idp_initiated import check_token
+from rpkit_scalekit.passwordless import (
+    PasswordlessEmail,
+    SendResult,
+    VerifyResult,
+    check_code,
+    check_link_token,
+)
+from rpkit_scalekit.routing import LoginRoute, check_email
+from rpkit_scalekit.webhooks import MAX_BODY_BYTES as MAX_WEBHOOK_BYTES
 from rpkit_scalekit.webhooks import WebhookVerifier
 
 if TYPE_CHECKING:
@@ -38,7 +61,10 @@ if TYPE_CHECKING:
 __all__ = ["build_router"]
 
 AnyRequest = Request[Any, Any, Any]
+Verify = Callable[["_Pending"], Awaitable[VerifyResult]]
 _PENDING = "rpkit:scalekit:passwordless:"
+_LOCK = "scalekit:passwordless:"
+_NOT_PENDING = "no passwordless sign-in is pending in this browser"
 _PENDING_TTL = 600  # the transaction cookie's lifetime: the pending record cannot outlive it
 _ROUTING = ("organization_id", "connection_id", "provider", "domain_hint", "prompt")
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -51,32 +77,6 @@ class _Pending(msgspec.Struct, frozen=True):
     return_to: str
 
 
-class _Body(msgspec.Struct, frozen=True):
-    values: dict[str, Any]
-    json: bool
-
-
-class UnsupportedBodyError(ScalekitInputError):
-    """A POST that is neither JSON nor a form (answer 400; it is never read)."""
-
-    code = "unsupported_body"
-
-
-def csrf_token(secret: str, handle: str) -> str:
-    """The double-submit token of one transaction handle."""
-    key = hashlib.sha256(b"rpkit scalekit csrf\x00" + secret.encode()).digest()
-    return hmac.new(key, binding_of(handle).encode(), hashlib.sha256).hexdigest()
-
-
-def _text(values: dict[str, Any], name: str) -> str | None:
-    value = values.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ScalekitInputError(f"{name} must be a string", field=name)
-    return value
-
-
 class _Routes:
     def __init__(self, plugin: ScalekitLitestarPlugin) -> None:
         self.plugin = plugin
@@ -87,7 +87,7 @@ class _Routes:
     def env(self, request: AnyRequest) -> ScalekitEnvironment:
         return self.plugin.start(request.app)
 
-    async def body(self, request: AnyRequest, handle: str | None) -> _Body:
+    async def body(self, request: AnyRequest, handle: str | None) -> Body:
         """JSON, or a form with this browser's CSRF token; anything else is refused."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/json":
@@ -97,22 +97,19 @@ class _Routes:
                 raise UnsupportedBodyError("the body is not JSON", field="body") from None
             if not isinstance(values, dict):
                 raise UnsupportedBodyError("the body is not a JSON object", field="body")
-            return _Body(values, json=True)
+            return Body(values, json=True)
         if kind in _FORMS:
             form = await request.form()
             presented = form.get("csrf_token")
             secret = self.runtime(request).config.secret
             expected = csrf_token(secret, handle) if handle else ""
-            if not (isinstance(presented, str) and expected):
+            if not csrf_matches(presented, expected):
                 raise PermissionDeniedError("this form needs its CSRF token", requirement="csrf")
-            if not hmac.compare_digest(presented.encode(), expected.encode()):
-                raise PermissionDeniedError("this form needs its CSRF token", requirement="csrf")
-            return _Body({k: v for k, v in form.items() if isinstance(v, str)}, json=False)
+            return Body({k: v for k, v in form.items() if isinstance(v, str)}, json=False)
         raise UnsupportedBodyError("send JSON or a form with its CSRF token", field="body")
 
     def return_to(self, request: AnyRequest, values: dict[str, Any]) -> str:
-        default = self.runtime(request).config.default_return_to
-        return safe_return_to(_text(values, "return_to"), default)
+        return return_to(values, self.runtime(request).config.default_return_to)
 
     # -- SSO ---------------------------------------------------------------------------------
     async def begin_sso(
@@ -148,29 +145,39 @@ class _Routes:
     async def send(
         self, request: AnyRequest, handle: str | None, values: dict[str, Any], *, json: bool
     ) -> Response[Any]:
+        """Email a code or link to ``email``; what the email says is the server's alone."""
         runtime = self.runtime(request)
-        email = _text(values, "email")
+        refuse_email_content(values)
+        email = text(values, "email")
         if email is None:
             raise InvalidEmailError
-        template = _text(values, "template") or "SIGNIN"
-        if template not in ("SIGNIN", "SIGNUP"):
-            raise ScalekitInputError("template must be SIGNIN or SIGNUP", field="template")
-        variables = values.get("template_variables")
-        if variables is not None and not isinstance(variables, dict):
-            raise ScalekitInputError("template_variables must be an object", field="template")
+        address, _ = check_email(email)
+        destination = self.return_to(request, values)
+        content = await self.email_content(request, address)
         handle = handle or new_handle()
         state = secrets.token_urlsafe(24)
         sent = await self.env(request).passwordless.send(
-            email,
-            template=cast("Template", template),
+            address,
+            template=content.template,
             magiclink_auth_uri=runtime.url_for(request, self.name("magic-link")),
             state=state,
             expires_in=self.plugin.magic_link_expires_in,
-            template_variables=variables,
+            template_variables=content.template_variables,
         )
-        pending = _Pending(sent.auth_request_id, email, state, self.return_to(request, values))
+        pending = _Pending(sent.auth_request_id, address, state, destination)
         await self.remember(request, handle, pending, sent)
         return self.sent_response(request, handle, sent, json=json)
+
+    async def email_content(self, request: AnyRequest, email: str) -> PasswordlessEmail:
+        """The configured email, or what the plugin's ``email_hook`` makes of it."""
+        default = self.plugin.passwordless_email
+        hook = self.plugin.email_hook
+        if hook is None:
+            return default
+        content = await hook(request, email, default)
+        if not isinstance(content, PasswordlessEmail):
+            raise TypeError("an email hook must return a PasswordlessEmail")
+        return content
 
     async def remember(
         self, request: AnyRequest, handle: str, pending: _Pending, sent: SendResult
@@ -179,20 +186,42 @@ class _Routes:
         store = self.runtime(request).rp.store
         await store.set(_PENDING + binding_of(handle), msgspec.json.encode(pending), ttl)
 
-    async def pending(self, request: AnyRequest) -> tuple[str, _Pending]:
-        """This browser's pending passwordless sign-in.
+    def handle(self, request: AnyRequest) -> str:
+        """This browser's transaction handle.
 
         Raises:
             PasswordlessInvalidCredentialError: none (another browser, or it expired).
         """
         handle = self.runtime(request).browser_handle(request)
-        raw = None
-        if handle is not None:
-            raw = await self.runtime(request).rp.store.get(_PENDING + binding_of(handle))
-        if handle is None or raw is None:
-            msg = "no passwordless sign-in is pending in this browser"
-            raise PasswordlessInvalidCredentialError(msg)
-        return handle, msgspec.json.decode(raw, type=_Pending)
+        if handle is None:
+            raise PasswordlessInvalidCredentialError(_NOT_PENDING)
+        return handle
+
+    async def pending(self, request: AnyRequest, handle: str) -> _Pending:
+        """The passwordless sign-in pending under ``handle`` (read it under :meth:`lock`).
+
+        Raises:
+            PasswordlessInvalidCredentialError: none (spent, or it expired).
+        """
+        raw = await self.runtime(request).rp.store.get(_PENDING + binding_of(handle))
+        if raw is None:
+            raise PasswordlessInvalidCredentialError(_NOT_PENDING)
+        return msgspec.json.decode(raw, type=_Pending)
+
+    def lock(self, request: AnyRequest, handle: str) -> StoreLock:
+        """The lock of the sign-in pending under ``handle``, held across every worker."""
+        return self.plugin.locks(request.app)(_LOCK + binding_of(handle))
+
+    async def verify(
+        self, request: AnyRequest, verify: Verify, *, json: bool, method: str
+    ) -> Response[Any]:
+        """Verify this browser's pending sign-in with ``verify`` and sign in: one upstream
+        verify at a time per sign-in, and one session at most."""
+        handle = self.handle(request)
+        async with self.lock(request, handle):
+            pending = await self.pending(request, handle)
+            result = await verify(pending)
+            return await self.sign_in(request, handle, pending, result, json=json, method=method)
 
     def sent_response(
         self, request: AnyRequest, handle: str, sent: SendResult, *, json: bool
@@ -229,7 +258,9 @@ class _Routes:
         )
         if not state_matches or result.email.lower() != pending.email.lower():
             raise PasswordlessInvalidCredentialError("the verified request is not this browser's")
-        await runtime.rp.store.delete(_PENDING + binding_of(handle))
+        # Single use is ours, not only Scalekit's: whoever consumes the record signs in.
+        if await runtime.rp.store.consume(_PENDING + binding_of(handle)) is None:
+            raise PasswordlessUsedError("this sign-in was completed already")
         default = self.identity(request, result, method)
         hook = self.plugin.user_hook
         identity = await hook(result, default) if hook is not None else default
@@ -264,24 +295,33 @@ def build_router(plugin: ScalekitLitestarPlugin) -> Router:
     opt = {"exclude_from_auth": True, "skip_session": True, "exclude_from_csrf": True}
     name = routes.name
 
-    @route("/start", http_method=["GET", "POST"], name=name("start"), opt=opt, status_code=200)
+    @route(
+        "/start",
+        http_method=["GET", "POST"],
+        name=name("start"),
+        opt=opt,
+        status_code=200,
+        request_max_body_size=MAX_BODY_BYTES,
+    )
     async def start(request: AnyRequest) -> Response[Any]:
         handle = routes.runtime(request).browser_handle(request)
         if request.method == "GET":
-            body = _Body(dict(request.query_params.items()), json=False)
+            body = Body(dict(request.query_params.items()), json=False)
         else:
             body = await routes.body(request, handle)
         values = body.values
-        asked = {key: _text(values, key) for key in _ROUTING}
-        email = _text(values, "email")
+        sends = plugin.passwordless and request.method == "POST"
+        if sends:
+            refuse_email_content(values)
+        asked = {key: text(values, key) for key in _ROUTING}
+        email = text(values, "email")
+        destination = routes.return_to(request, values)  # checked before the domain lookup
         if email is None and not any(asked[k] for k in _ROUTING[:3]):
             raise InvalidEmailError
         login = await routes.env(request).router.route(email=email, **asked)
-        if plugin.passwordless and login.kind == "hosted" and email and request.method == "POST":
+        if sends and login.kind == "hosted" and email:
             return await routes.send(request, handle, values, json=body.json)
-        return await routes.begin_sso(
-            request, login, routes.return_to(request, values), json=body.json
-        )
+        return await routes.begin_sso(request, login, destination, json=body.json)
 
     @get("/csrf", name=name("csrf"), opt=opt)
     async def csrf(request: AnyRequest) -> Response[Any]:
@@ -295,11 +335,10 @@ def build_router(plugin: ScalekitLitestarPlugin) -> Router:
     @get("/idp-initiated", name=name("idp-initiated"), opt=opt)
     async def idp_initiated(request: AnyRequest) -> Response[Any]:
         runtime = routes.runtime(request)
+        token = check_token(request.query_params.get("idp_initiated_login"))
         config = runtime.rp.provider(plugin.provider_id)
         login = await routes.env(request).idp_initiated.verify(
-            request.query_params.get("idp_initiated_login") or "",
-            config=config,
-            metadata=await runtime.rp.metadata(plugin.provider_id),
+            token, config=config, metadata=await runtime.rp.metadata(plugin.provider_id)
         )
         return await routes.begin_sso(request, login.route, login.return_to, json=False)
 
@@ -312,44 +351,55 @@ def build_router(plugin: ScalekitLitestarPlugin) -> Router:
 def _passwordless_handlers(routes: _Routes, opt: dict[str, Any]) -> list[Any]:
     """The headless passwordless endpoints: send, resend, verify and the magic-link landing."""
     name = routes.name
+    bounded: dict[str, Any] = {
+        "opt": opt,
+        "status_code": 200,
+        "request_max_body_size": MAX_BODY_BYTES,
+    }
 
-    @post("/passwordless/send", name=name("send"), opt=opt, status_code=200)
+    @post("/passwordless/send", name=name("send"), **bounded)
     async def send(request: AnyRequest) -> Response[Any]:
         handle = routes.runtime(request).browser_handle(request)
         body = await routes.body(request, handle)
         return await routes.send(request, handle, body.values, json=body.json)
 
-    @post("/passwordless/resend", name=name("resend"), opt=opt, status_code=200)
+    @post("/passwordless/resend", name=name("resend"), **bounded)
     async def resend(request: AnyRequest) -> Response[Any]:
         body = await routes.body(request, routes.runtime(request).browser_handle(request))
-        handle, pending = await routes.pending(request)
-        sent = await routes.env(request).passwordless.resend(pending.auth_request_id)
-        pending = msgspec.structs.replace(pending, auth_request_id=sent.auth_request_id)
-        await routes.remember(request, handle, pending, sent)
+        handle = routes.handle(request)
+        async with routes.lock(request, handle):  # never rewrites a record a verify consumed
+            pending = await routes.pending(request, handle)
+            sent = await routes.env(request).passwordless.resend(pending.auth_request_id)
+            pending = msgspec.structs.replace(pending, auth_request_id=sent.auth_request_id)
+            await routes.remember(request, handle, pending, sent)
         return routes.sent_response(request, handle, sent, json=body.json)
 
-    @post("/passwordless/verify", name=name("verify"), opt=opt, status_code=200)
+    @post("/passwordless/verify", name=name("verify"), **bounded)
     async def verify(request: AnyRequest) -> Response[Any]:
         body = await routes.body(request, routes.runtime(request).browser_handle(request))
-        handle, pending = await routes.pending(request)
-        code = _text(body.values, "code")
-        if code is None:
+        if body.values.get("code") in (None, ""):
             raise ScalekitInputError("code is required", field="code")
-        result = await routes.env(request).passwordless.verify_code(
-            code, auth_request_id=pending.auth_request_id
-        )
-        return await routes.sign_in(request, handle, pending, result, json=body.json, method="otp")
+        client = routes.env(request).passwordless
+        # Its shape, before the store is read: a typo spends none of the five attempts.
+        code = check_code(body.values["code"], client.otp_length)
+
+        def by_code(pending: _Pending) -> Awaitable[VerifyResult]:
+            return client.verify_code(code, auth_request_id=pending.auth_request_id)
+
+        return await routes.verify(request, by_code, json=body.json, method="otp")
 
     @get("/passwordless/magic-link", name=name("magic-link"), opt=opt)
     async def magic_link(request: AnyRequest) -> Response[Any]:
         link_token = request.query_params.get("link_token")
         if not link_token:
             raise ScalekitInputError("link_token is required", field="link_token")
-        handle, pending = await routes.pending(request)
-        result = await routes.env(request).passwordless.verify_link(
-            link_token, auth_request_id=pending.auth_request_id
-        )
-        return await routes.sign_in(request, handle, pending, result, json=False, method="link")
+        check_link_token(link_token)
+        client = routes.env(request).passwordless
+
+        def by_link(pending: _Pending) -> Awaitable[VerifyResult]:
+            return client.verify_link(link_token, auth_request_id=pending.auth_request_id)
+
+        return await routes.verify(request, by_link, json=False, method="link")
 
     return [send, resend, verify, magic_link]
 
@@ -359,7 +409,13 @@ def _webhook_handler(routes: _Routes, opt: dict[str, Any]) -> Any:
     secret = plugin.webhook_secret
     assert secret is not None  # noqa: S101 - only routed with a secret
 
-    @post("/webhooks", name=routes.name("webhooks"), opt=opt, status_code=200)
+    @post(
+        "/webhooks",
+        name=routes.name("webhooks"),
+        opt=opt,
+        status_code=200,
+        request_max_body_size=MAX_WEBHOOK_BYTES,
+    )
     async def webhooks(request: AnyRequest) -> Response[Any]:
         runtime = routes.runtime(request)
         verifier = WebhookVerifier(secret, store=runtime.rp.store)

@@ -31,7 +31,7 @@ from rpkit_scalekit.errors import (
 
 __all__ = ["ApiProblem", "decode_object", "error_for", "freeze", "int_value", "read_problem"]
 
-_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # fullmatch: "$" would pass a final "\n"
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _MAX_MESSAGE = 200
 _MAX_RETRY_AFTER = 3600
@@ -107,7 +107,7 @@ def clean(value: Any, limit: int = _MAX_MESSAGE) -> str | None:
 
 
 def _code(value: Any) -> str | None:
-    return value if isinstance(value, str) and _CODE.match(value) else None
+    return value if isinstance(value, str) and _CODE.fullmatch(value) else None
 
 
 def read_problem(response: httpx.Response, *, clock: Callable[[], float] = time.time) -> ApiProblem:

@@ -18,7 +18,7 @@ from rpkit.store import KeyValueStore
 from rpkit_scalekit.idp_initiated import IdPInitiatedVerifier
 from rpkit_scalekit.limiter import PasswordlessLimiter, PasswordlessLimits
 from rpkit_scalekit.management import ManagementClient
-from rpkit_scalekit.passwordless import PasswordlessClient
+from rpkit_scalekit.passwordless import DEFAULT_OTP_LENGTH, PasswordlessClient
 from rpkit_scalekit.routing import LoginHintRouting, LoginRouter, RouteHook
 from rpkit_scalekit.webhooks import WebhookVerifier
 
@@ -42,6 +42,8 @@ class ScalekitEnvironment:
         same_browser_origin: mirror of the dashboard's passwordless policy.
         limits: the local passwordless limits (Scalekit's by default).
         limiter_key: a secret shared by the workers, keying address hashes in the store.
+        otp_length: digits of the codes the environment issues (6); any other code is refused
+            locally without spending an attempt.
         clock: wall-clock seconds; injectable for tests.
 
     Attributes:
@@ -65,6 +67,7 @@ class ScalekitEnvironment:
         same_browser_origin: bool = False,
         limits: PasswordlessLimits | None = None,
         limiter_key: bytes | None = None,
+        otp_length: int = DEFAULT_OTP_LENGTH,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -84,7 +87,10 @@ class ScalekitEnvironment:
             routing.router = self.router
         self.limiter = PasswordlessLimiter(store, limits=limits, key=limiter_key, clock=clock)
         self.passwordless = PasswordlessClient(
-            self.api, limiter=self.limiter, same_browser_origin=same_browser_origin
+            self.api,
+            limiter=self.limiter,
+            same_browser_origin=same_browser_origin,
+            otp_length=otp_length,
         )
         self.idp_initiated = IdPInitiatedVerifier(jwks, clock=clock)
 

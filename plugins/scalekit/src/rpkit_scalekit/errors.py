@@ -7,7 +7,9 @@ answered with (:attr:`ScalekitError.status`) is not the status the browser shoul
     RPKitError
     └── ScalekitError                              (status, error_code, request_id, grpc_code)
         ├── ScalekitInputError        ValueError   refused locally, nothing sent       → 400
-        │   └── InvalidEmailError                  not a usable email address          → 400
+        │   ├── InvalidEmailError                  not a usable email address          → 400
+        │   ├── PasswordlessCredentialFormatError  code or link_token not as issued    → 400
+        │   └── PasswordlessEmailContentError      the browser tried to set email text → 400
         ├── ScalekitUnavailableError               no usable answer: network, 5xx      → 503
         ├── ScalekitAuthError                      M2M credentials refused, or 401/403 → 503
         ├── ScalekitAPIError                       any other refusal (400, 404, 409)   → 502
@@ -40,6 +42,8 @@ __all__ = [
     "InvalidEmailError",
     "PasswordlessAttemptsExhaustedError",
     "PasswordlessCredentialError",
+    "PasswordlessCredentialFormatError",
+    "PasswordlessEmailContentError",
     "PasswordlessExpiredError",
     "PasswordlessInvalidCredentialError",
     "PasswordlessRateLimitedError",
@@ -116,6 +120,23 @@ class InvalidEmailError(ScalekitInputError):
 
     def __init__(self, detail: str = "not a valid email address", *, field: str = "email") -> None:
         super().__init__(detail, field=field)
+
+
+class PasswordlessCredentialFormatError(ScalekitInputError):
+    """A one-time code or magic-link token not in the shape Scalekit issues (a code: exactly the
+    configured number of ASCII digits; a link token: at most 100 URL-safe characters). Refused
+    before any store lookup or request, so it spends none of the five attempts (answer 400).
+    Digits of other scripts are refused, never converted."""
+
+    code = "passwordless_credential_malformed"
+
+
+class PasswordlessEmailContentError(ScalekitInputError):
+    """The browser sent a field that shapes the email Scalekit sends (``template``,
+    ``template_variables``...). Email content comes from the server only (answer 400; nothing
+    is sent)."""
+
+    code = "passwordless_email_content_refused"
 
 
 class ScalekitUnavailableError(ScalekitError):

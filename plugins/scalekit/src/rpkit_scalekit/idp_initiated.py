@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,9 +38,13 @@ from rpkit_scalekit._wire import frozen_mapping
 from rpkit_scalekit.errors import IdPInitiatedLoginError, ScalekitInputError
 from rpkit_scalekit.routing import LoginRoute, RouteKind
 
-__all__ = ["IdPInitiatedLogin", "IdPInitiatedVerifier"]
+__all__ = ["MAX_TOKEN_LENGTH", "IdPInitiatedLogin", "IdPInitiatedVerifier", "check_token"]
 
 MAX_TOKEN_LENGTH = 8192
+"""Characters of an ``idp_initiated_login`` token; a longer one is refused unread."""
+# Header, payload and signature in base64url; an empty signature (``alg: none``) is left for
+# the algorithm check to name.
+_COMPACT = re.compile(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 _ROUTING_CLAIMS = ("connection_id", "organization_id", "login_hint", "relay_state")
 
 
@@ -129,11 +134,23 @@ class IdPInitiatedVerifier:
         return claims
 
 
-def _parse(token: object) -> jws.CompactSignature:
+def check_token(token: object) -> str:
+    """``token`` if it has the shape of a compact JWS of at most :data:`MAX_TOKEN_LENGTH`
+    characters (three base64url segments, the last possibly empty), checked before any key or
+    metadata is fetched.
+
+    Raises:
+        IdPInitiatedLoginError: ``reason="malformed"``.
+    """
     if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
         raise IdPInitiatedLoginError("malformed", "the token is missing or too long")
-    if not token.isascii() or token.count(".") != 2:
+    if not _COMPACT.fullmatch(token):
         raise IdPInitiatedLoginError("malformed", "the token is not a compact JWS")
+    return token
+
+
+def _parse(token: object) -> jws.CompactSignature:
+    token = check_token(token)
     try:
         return jws.extract_compact(token.encode("ascii"))
     except (JoseError, ValueError, TypeError) as exc:

@@ -14,9 +14,11 @@ Routes (``path`` defaults to ``/auth/scalekit``):
   ``passwordless=True`` a POST whose route is the hosted page sends the email instead
   (JSON: ``{"next": "verify", ...}``; a form: 303 to ``verify_page``). A GET never sends mail.
 * ``GET {path}/csrf`` — ``{"csrf_token": ...}`` for HTML forms (see below).
-* ``POST {path}/passwordless/send`` — ``email``, ``template`` (``SIGNIN``/``SIGNUP``),
-  ``template_variables`` (JSON only), ``return_to``.
-* ``POST {path}/passwordless/resend``, ``POST {path}/passwordless/verify`` (``code``),
+* ``POST {path}/passwordless/send`` — ``email``, ``return_to``. What the email says
+  (``template``, ``template_variables``) is the server's: ``passwordless_email`` and
+  ``email_hook``; a browser sending any email-content field gets 400 and no email is sent.
+* ``POST {path}/passwordless/resend``, ``POST {path}/passwordless/verify`` (``code``: exactly
+  ``otp_length`` ASCII digits, checked before anything else),
   ``GET {path}/passwordless/magic-link?link_token=...`` (the ``magiclink_auth_uri``).
 * ``GET {path}/idp-initiated?idp_initiated_login=<JWT>`` — Scalekit's "Initiate Login URL".
 * ``POST {path}/webhooks`` — only with ``webhook_secret``; ``user.logout`` ends that user's
@@ -24,6 +26,10 @@ Routes (``path`` defaults to ``/auth/scalekit``):
 
 The ``auth_request_id`` never leaves the server: it is kept in rpkit's flows store under the
 browser's transaction-cookie handle, so only the browser that asked for the email can verify it.
+Verifies of one pending sign-in run one at a time across workers (a lock in the flows store),
+and the pending record is consumed atomically before the session is created: one sign-in, one
+session, whatever Scalekit answers. Every input is bounded and shape-checked before any store
+lookup or request to Scalekit (POST bodies: 16 KiB, refused with 413 while streaming).
 
 CSRF: a POST is accepted as ``application/json`` (which a cross-site page cannot send without a
 CORS preflight this app does not grant) or as a form carrying ``csrf_token``, a double-submit
@@ -56,6 +62,7 @@ from litestar.plugins import InitPlugin
 from rpkit.client import Identity
 from rpkit.errors import ConfigurationError
 from rpkit.litestar import RPKitPlugin
+from rpkit.litestar._locks import StoreLocks
 from rpkit.litestar.responses import NO_STORE
 from rpkit_scalekit.environment import ScalekitEnvironment
 from rpkit_scalekit.errors import (
@@ -74,7 +81,7 @@ from rpkit_scalekit.errors import (
     WebhookVerificationError,
 )
 from rpkit_scalekit.limiter import PasswordlessLimits
-from rpkit_scalekit.passwordless import VerifyResult
+from rpkit_scalekit.passwordless import DEFAULT_OTP_LENGTH, PasswordlessEmail, VerifyResult
 from rpkit_scalekit.routing import RouteHook
 
 if TYPE_CHECKING:
@@ -82,6 +89,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCALEKIT_STATUS_AND_MESSAGE",
+    "EmailHook",
     "ScalekitLitestarPlugin",
     "UserHook",
     "scalekit_error_response",
@@ -92,6 +100,11 @@ UserHook = Callable[[VerifyResult, Identity], Awaitable[Identity | None]]
 """Maps a verified passwordless email to the identity to sign in: it receives Scalekit's answer
 and the default identity (subject ``email:<address>``, claims ``email`` and
 ``email_verified=True``) and returns the identity to use, or None to refuse the sign-in (403)."""
+EmailHook = Callable[[AnyRequest, str, PasswordlessEmail], Awaitable[PasswordlessEmail]]
+"""Decides what one passwordless email says, on the server: it receives the request, the
+address (checked, domain lower-cased) and the configured ``passwordless_email``, and returns the
+email to send (e.g. ``SIGNUP`` for an address with no account yet). Never copy request values
+into the variables: they appear in mail sent from your domain."""
 
 SCALEKIT_STATUS_AND_MESSAGE: tuple[tuple[type[ScalekitError], int, str], ...] = (
     (ScalekitInputError, 400, "Please check what you entered and try again."),
@@ -179,16 +192,32 @@ class ScalekitLitestarPlugin(InitPlugin):
         limits: local passwordless limits (Scalekit's by default).
         limiter_key: a secret shared by the workers, keying address hashes in the store.
         magic_link_expires_in: seconds codes and links live; Scalekit's default (300) if None.
+        passwordless_email: what every passwordless email says (template and template
+            variables, checked against Scalekit's limits when built); ``SIGNIN`` with no
+            variables by default. A browser can never set it: a request carrying an
+            email-content field is refused with 400 and nothing is sent.
+        email_hook: decides the email per request, on the server (see :data:`EmailHook`).
+        otp_length: digits of the codes the environment issues (Scalekit: 6); any other code
+            is refused with 400 before it can spend one of the five attempts.
+
+    Raises:
+        ConfigurationError: a contradictory path or page, a ``passwordless_email`` that is not
+            a :class:`~rpkit_scalekit.passwordless.PasswordlessEmail`, or ``otp_length``
+            outside 1-20. (A ``PasswordlessEmail`` past Scalekit's limits is refused when built.)
     """
 
     __slots__ = (
         "_environment",
+        "_locks",
         "api_client_id",
         "api_client_secret",
+        "email_hook",
         "limiter_key",
         "limits",
         "magic_link_expires_in",
+        "otp_length",
         "passwordless",
+        "passwordless_email",
         "path",
         "provider_id",
         "route_hook",
@@ -214,6 +243,9 @@ class ScalekitLitestarPlugin(InitPlugin):
         limits: PasswordlessLimits | None = None,
         limiter_key: bytes | None = None,
         magic_link_expires_in: int | None = None,
+        passwordless_email: PasswordlessEmail | None = None,
+        email_hook: EmailHook | None = None,
+        otp_length: int = DEFAULT_OTP_LENGTH,
     ) -> None:
         if not path.startswith("/") or path.endswith("/"):
             raise ConfigurationError("path must start with '/' and not end with one")
@@ -236,7 +268,15 @@ class ScalekitLitestarPlugin(InitPlugin):
         self.limits = limits
         self.limiter_key = limiter_key
         self.magic_link_expires_in = magic_link_expires_in
+        if passwordless_email is not None and not isinstance(passwordless_email, PasswordlessEmail):
+            raise ConfigurationError("passwordless_email must be a PasswordlessEmail")
+        self.passwordless_email = passwordless_email or PasswordlessEmail()
+        self.email_hook = email_hook
+        if type(otp_length) is not int or not 1 <= otp_length <= 20:
+            raise ConfigurationError("otp_length must be 1-20 (Scalekit issues 6 digits)")
+        self.otp_length = otp_length
         self._environment: ScalekitEnvironment | None = None
+        self._locks: StoreLocks | None = None
 
     @property
     def environment(self) -> ScalekitEnvironment:
@@ -276,8 +316,20 @@ class ScalekitLitestarPlugin(InitPlugin):
                 same_browser_origin=self.same_browser_origin,
                 limits=self.limits,
                 limiter_key=self.limiter_key,
+                otp_length=self.otp_length,
             )
         return self._environment
+
+    def locks(self, app: Litestar) -> StoreLocks:
+        """The passwordless sign-in locks, in rpkit's flows store (shared by the workers when
+        the store is). A lock outlives a verify (an M2M token and the verify request at worst,
+        plus the session's write); a waiter gives up after a verify's worth of time (503)."""
+        if self._locks is None:
+            config = self.runtime(app).config
+            timeout = config.http_timeout
+            store = app.stores.get(config.flows_store)
+            self._locks = StoreLocks(store, ttl=3 * timeout + 5, wait=2 * timeout + 5)
+        return self._locks
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
@@ -287,3 +339,4 @@ class ScalekitLitestarPlugin(InitPlugin):
             yield
         finally:
             self._environment = None
+            self._locks = None

@@ -21,12 +21,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 
 from rpkit._log import get_logger
-from rpkit.errors import StoreError
+from rpkit.errors import ConfigurationError, StoreError
+from rpkit_scalekit._passwordless_checks import (
+    DEFAULT_OTP_LENGTH,
+    MAX_LINK_TOKEN_LENGTH,
+    RESERVED_TEMPLATE_VARIABLES,
+    PasswordlessEmail,
+    Template,
+    check_code,
+    check_length,
+    check_link_token,
+    check_magic_link_uri,
+    check_template_variables,
+)
 from rpkit_scalekit._wire import ApiProblem, decode_object, error_for, int_value, read_problem
 from rpkit_scalekit.errors import (
     PasswordlessAttemptsExhaustedError,
@@ -44,20 +55,19 @@ from rpkit_scalekit.management import ManagementClient
 from rpkit_scalekit.routing import check_email
 
 __all__ = [
+    "DEFAULT_OTP_LENGTH",
+    "MAX_LINK_TOKEN_LENGTH",
     "RESERVED_TEMPLATE_VARIABLES",
     "PasswordlessClient",
+    "PasswordlessEmail",
     "SendResult",
     "Template",
     "VerifyResult",
+    "check_code",
+    "check_link_token",
     "check_template_variables",
 ]
 
-Template = Literal["SIGNIN", "SIGNUP"]
-RESERVED_TEMPLATE_VARIABLES = frozenset(
-    {"otp", "expiry_time_relative", "link", "expire_time", "expiry_time"}
-)
-"""Template variable names Scalekit fills itself and refuses from the caller."""
-MAX_TEMPLATE_VARIABLES = 30
 _PATHS = {
     "send": "/api/v1/passwordless/email/send",
     "resend": "/api/v1/passwordless/email/resend",
@@ -91,51 +101,6 @@ class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
     """The ``state`` given to :meth:`PasswordlessClient.send`, echoed; None when none was."""
 
 
-def _check_length(value: object, field: str, low: int, high: int) -> str:
-    if not isinstance(value, str) or not low <= len(value) <= high:
-        raise ScalekitInputError(
-            f"{field} must be a string of {low}-{high} characters", field=field
-        )
-    if not value.isprintable():
-        raise ScalekitInputError(f"{field} contains control characters", field=field)
-    return value
-
-
-def check_template_variables(variables: Mapping[str, str] | None) -> dict[str, str]:
-    """Scalekit's limits on ``template_variables``: at most 30 pairs, keys of 2-25 characters
-    and not reserved, values of at most 256 characters.
-
-    Raises:
-        ScalekitInputError: a limit is exceeded (``field="template_variables"``).
-    """
-    field = "template_variables"
-    variables = dict(variables or {})
-    if len(variables) > MAX_TEMPLATE_VARIABLES:
-        raise ScalekitInputError(
-            f"at most {MAX_TEMPLATE_VARIABLES} template variables", field=field
-        )
-    for key, value in variables.items():
-        _check_length(key, field, 2, 25)
-        if key in RESERVED_TEMPLATE_VARIABLES:
-            raise ScalekitInputError(f"template variable {key!r} is reserved", field=field)
-        if not isinstance(value, str) or len(value) > 256:
-            raise ScalekitInputError(
-                "template variable values are at most 256 characters", field=field
-            )
-    return variables
-
-
-def _check_magic_link_uri(uri: str) -> str:
-    _check_length(uri, "magiclink_auth_uri", 1, 1000)
-    parts = urlsplit(uri)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
-        raise ScalekitInputError(
-            "magiclink_auth_uri must be an absolute http(s) URL without fragment",
-            field="magiclink_auth_uri",
-        )
-    return uri
-
-
 class PasswordlessClient:
     """Send, resend and verify passwordless emails; never retried.
 
@@ -144,6 +109,11 @@ class PasswordlessClient:
         limiter: refuses abuse locally first; None leaves limiting to Scalekit alone.
         same_browser_origin: mirror of the dashboard policy: magic-link verification then needs
             the ``auth_request_id`` of the browser that asked for the email.
+        otp_length: digits of the codes Scalekit issues; any other code is refused locally
+            (:func:`check_code`) without spending an attempt.
+
+    Raises:
+        ConfigurationError: ``otp_length`` outside Scalekit's 1-20.
     """
 
     def __init__(
@@ -152,7 +122,11 @@ class PasswordlessClient:
         *,
         limiter: PasswordlessLimiter | None = None,
         same_browser_origin: bool = False,
+        otp_length: int = DEFAULT_OTP_LENGTH,
     ) -> None:
+        if type(otp_length) is not int or not 1 <= otp_length <= 20:
+            raise ConfigurationError("otp_length must be 1-20 (Scalekit issues 6 digits)")
+        self.otp_length = otp_length
         self._api = api
         self._limiter = limiter
         self._same_browser = same_browser_origin
@@ -214,7 +188,7 @@ class PasswordlessClient:
             PasswordlessInvalidCredentialError: Scalekit knows no such auth request.
             ScalekitError: any other refusal or outage; not retried.
         """
-        _check_length(auth_request_id, "auth_request_id", 1, 200)
+        check_length(auth_request_id, "auth_request_id", 1, 200)
         reservation = None
         if self._limiter is not None:
             reservation = await self._limiter.reserve_resend(auth_request_id)
@@ -224,13 +198,15 @@ class PasswordlessClient:
         """Verify a one-time code typed by the user.
 
         Raises:
+            PasswordlessCredentialFormatError: not ``otp_length`` ASCII digits; nothing sent,
+                no attempt spent.
             PasswordlessInvalidCredentialError: wrong code (one of five attempts spent).
             PasswordlessAttemptsExhaustedError: five wrong codes: the flow must restart.
             PasswordlessExpiredError, PasswordlessUsedError: the flow must restart.
             ScalekitError: any other refusal or outage; **not retried**.
         """
-        _check_length(code, "code", 1, 20)
-        _check_length(auth_request_id, "auth_request_id", 1, 200)
+        check_code(code, self.otp_length)
+        check_length(auth_request_id, "auth_request_id", 1, 200)
         return await self._verify({"code": code, "auth_request_id": auth_request_id})
 
     async def verify_link(
@@ -244,14 +220,15 @@ class PasswordlessClient:
                 ``same_browser_origin`` is on, so a link opened elsewhere is refused.
 
         Raises:
+            PasswordlessCredentialFormatError: not 1-100 URL-safe characters; nothing sent.
             ScalekitInputError: ``auth_request_id`` missing under ``same_browser_origin``.
             PasswordlessInvalidCredentialError, PasswordlessExpiredError,
                 PasswordlessUsedError, PasswordlessAttemptsExhaustedError: as for codes.
         """
-        _check_length(link_token, "link_token", 1, 100)
+        check_link_token(link_token)
         body = {"link_token": link_token}
         if auth_request_id is not None:
-            body["auth_request_id"] = _check_length(auth_request_id, "auth_request_id", 1, 200)
+            body["auth_request_id"] = check_length(auth_request_id, "auth_request_id", 1, 200)
         elif self._same_browser:
             raise ScalekitInputError(
                 "same-browser origin is on: verify the link with the browser's auth_request_id",
@@ -274,9 +251,9 @@ class PasswordlessClient:
             raise ScalekitInputError("template must be SIGNIN or SIGNUP", field="template")
         body: dict[str, Any] = {"email": address, "template": template}
         if magiclink_auth_uri is not None:
-            body["magiclink_auth_uri"] = _check_magic_link_uri(magiclink_auth_uri)
+            body["magiclink_auth_uri"] = check_magic_link_uri(magiclink_auth_uri)
         if state is not None:
-            body["state"] = _check_length(state, "state", 1, 1000)
+            body["state"] = check_length(state, "state", 1, 1000)
         if expires_in is not None:
             if type(expires_in) is not int or not 0 < expires_in <= _MAX_UINT32:
                 raise ScalekitInputError(

@@ -56,20 +56,23 @@ MAX_EMAIL_LENGTH = 320
 
 RouteKind = Literal["connection", "organization", "provider", "domain", "hosted"]
 
-_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
-_PROVIDER = re.compile(r"^[a-z0-9_\-]{1,64}$")
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9\-]{1,63}(?<!-)$")
+# Always ``fullmatch``: with ``match`` and ``$``, a value ending in a bare "\n" passes.
+_ID = re.compile(r"[A-Za-z0-9_\-]{1,128}")
+_PROVIDER = re.compile(r"[a-z0-9_\-]{1,64}")
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}")
+_LABEL = re.compile(r"(?!-)[a-z0-9\-]{1,63}(?<!-)")
 
 
 def _domain(value: str, field: str) -> str:
     """``value`` as a lower-case ASCII (IDNA) domain with at least two labels."""
+    if len(value) > 253:  # bounded before the IDNA codec runs on attacker-chosen text
+        raise InvalidEmailError(f"{field} has an invalid domain", field=field)
     try:
         ascii_domain = value.encode("idna").decode("ascii").lower()
     except UnicodeError:
         raise InvalidEmailError(f"{field} has an invalid domain", field=field) from None
     labels = ascii_domain.split(".")
-    if len(ascii_domain) > 253 or len(labels) < 2 or not all(map(_LABEL.match, labels)):
+    if len(ascii_domain) > 253 or len(labels) < 2 or not all(map(_LABEL.fullmatch, labels)):
         raise InvalidEmailError(f"{field} has an invalid domain", field=field)
     if labels[-1].isdigit():
         raise InvalidEmailError(f"{field} must name a domain, not an address", field=field)
@@ -88,7 +91,7 @@ def check_email(value: object, field: str = "email") -> tuple[str, str]:
     if not isinstance(value, str) or not value or len(value) > MAX_EMAIL_LENGTH:
         raise InvalidEmailError(f"{field} must be 1-{MAX_EMAIL_LENGTH} characters", field=field)
     local, at, domain = value.rpartition("@")
-    if not at or not _LOCAL.match(local) or local.startswith(".") or ".." in local:
+    if not at or not _LOCAL.fullmatch(local) or local.startswith(".") or ".." in local:
         raise InvalidEmailError(f"{field} is not an email address", field=field)
     if local.endswith("."):
         raise InvalidEmailError(f"{field} is not an email address", field=field)
@@ -97,7 +100,7 @@ def check_email(value: object, field: str = "email") -> tuple[str, str]:
 
 
 def _check_id(value: str | None, field: str) -> None:
-    if value is not None and not _ID.match(value):
+    if value is not None and not _ID.fullmatch(value):
         raise ScalekitInputError(f"{field} must be 1-128 letters, digits, '_' or '-'", field=field)
 
 
@@ -125,7 +128,7 @@ class LoginRoute(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         _check_id(self.connection_id, "connection_id")
         _check_id(self.organization_id, "organization_id")
-        if self.provider is not None and not _PROVIDER.match(self.provider):
+        if self.provider is not None and not _PROVIDER.fullmatch(self.provider):
             raise ScalekitInputError("provider must be a lower-case identifier", field="provider")
         if self.prompt is not None and self.prompt not in PROMPTS:
             raise ScalekitInputError(f"prompt must be one of {sorted(PROMPTS)}", field="prompt")

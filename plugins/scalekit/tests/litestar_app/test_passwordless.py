@@ -31,7 +31,7 @@ async def test_magic_link_signs_in_the_browser_that_asked(
     browser: Browser, fake_scalekit: FakeScalekit
 ) -> None:
     fake_scalekit.passwordless.method = "LINK"
-    sent = await browser.post("/passwordless/send", email=EMAIL, template="SIGNUP")
+    sent = await browser.post("/passwordless/send", email=EMAIL)
     link = fake_scalekit.outbox.last(EMAIL).link
 
     assert sent.status_code == 200

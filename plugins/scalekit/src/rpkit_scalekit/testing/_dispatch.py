@@ -46,7 +46,7 @@ _PATHS: dict[str, ScalekitEndpoint] = {
     "/api/v1/passwordless/email/verify": "passwordless_verify",
     "/api/v1/connections": "connections",
 }
-_RESOURCE_METADATA = re.compile(r"^/resources/[^/]+/\.well-known/oauth-authorization-server$")
+_RESOURCE_METADATA = re.compile(r"/resources/[^/]+/\.well-known/oauth-authorization-server")
 _API_ENDPOINTS: frozenset[str] = frozenset(ApiEndpoint.__args__)  # type: ignore[attr-defined]
 
 
@@ -56,9 +56,9 @@ def endpoint_for(fake: FakeScalekit, path: str) -> ScalekitEndpoint | None:
         path = path[len(fake.base_path) :]
     if path in _PATHS:
         return _PATHS[path]
-    if _management.DOMAINS_PATH.match(path):
+    if _management.DOMAINS_PATH.fullmatch(path):
         return "domains"
-    if _RESOURCE_METADATA.match(path):
+    if _RESOURCE_METADATA.fullmatch(path):
         return "resource_metadata"
     if path.startswith("/api/v1/"):
         return "api_other"

@@ -15,7 +15,7 @@ from rpkit_scalekit.testing._wire import ApiError, ParsedRequest, api_response
 if TYPE_CHECKING:
     from rpkit_scalekit.testing.fake import FakeScalekit
 
-DOMAINS_PATH = re.compile(r"^/api/v1/organizations/([^/]+)/domains$")
+DOMAINS_PATH = re.compile(r"/api/v1/organizations/([^/]+)/domains")
 
 
 def authenticate(fake: FakeScalekit, req: ParsedRequest) -> None:
@@ -63,7 +63,7 @@ def domains(fake: FakeScalekit, req: ParsedRequest) -> httpx.Response:
     """``GET /api/v1/organizations/{organization_id}/domains``: the domains of the
     organization's connections."""
     _get_only(req)
-    match = DOMAINS_PATH.match(req.url.path)
+    match = DOMAINS_PATH.fullmatch(req.url.path)
     organization_id = match.group(1) if match else ""
     owned = [c for c in fake.connections if c.organization_id == organization_id]
     if not owned:

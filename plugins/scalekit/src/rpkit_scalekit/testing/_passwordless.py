@@ -25,7 +25,7 @@ __all__ = ["AuthRequest"]
 
 TEMPLATES = ("SIGNIN", "SIGNUP")
 RESERVED_VARIABLES = {"otp", "expiry_time_relative", "link", "expire_time", "expiry_time"}
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass
@@ -84,7 +84,7 @@ def _length(name: str, value: Any, low: int, high: int) -> list[FieldViolation]:
 def _send_violations(fake: FakeScalekit, body: dict[str, Any]) -> list[FieldViolation]:
     email = body.get("email")
     found = []
-    if not isinstance(email, str) or not _EMAIL.match(email) or len(email) > 320:
+    if not isinstance(email, str) or not _EMAIL.fullmatch(email) or len(email) > 320:
         found.append(FieldViolation("email", "must be a valid email address", "string.email"))
     template = body.get("template")
     if template is not None and template not in TEMPLATES:
@@ -245,7 +245,7 @@ def verify(fake: FakeScalekit, req: ParsedRequest) -> httpx.Response:
         raise fake.answers.attempts_exhausted.error()
     if auth.expires_at <= now:
         raise fake.answers.expired.error()
-    if auth.used:
+    if auth.used and not fake.knobs.passwordless_reusable:
         raise fake.answers.used.error()
     expected = auth.otp if code is not None else auth.link_token
     given = code if code is not None else link_token

@@ -139,6 +139,11 @@ class ScalekitKnobs:
     """Seconds added to the fake's clock: token times, expiries and rate-limit windows all
     follow it, so :meth:`FakeScalekit.advance` replaces sleeping."""
 
+    # -- passwordless ------------------------------------------------------------------------
+    passwordless_reusable: bool = False
+    """Verify accepts a code or link that was verified already (a server not enforcing single
+    use), to show that the application's own single-use check holds without Scalekit's."""
+
     # -- keys --------------------------------------------------------------------------------
     keys_max_age: int | None = None
     """``Cache-Control: max-age`` on ``/keys``; the real header is unknown, so none by
