@@ -3,7 +3,8 @@
 A document is used only after it passes every check: the exact issuer (rows 2, 3), the required
 members and ``https`` endpoints (row 4), and Authlib's per-member validators. Documents are cached
 per issuer for a fixed TTL, concurrent fetches for one issuer share one request, and a failed or
-rejected refresh keeps serving the last good document (stale-if-error).
+rejected refresh keeps serving the last good document (stale-if-error). The document is fetched
+without following redirects, within a deadline and a byte bound (:mod:`rpkit._outbound`).
 
 Example:
     >>> import httpx
@@ -28,10 +29,12 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from rpkit._frozen import freeze
 from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
+from rpkit._outbound import DEFAULT_TIMEOUT, Refused, check_bounds, fetch
 from rpkit.config import ProviderConfig, is_loopback_http
 from rpkit.errors import ConfigurationError, DiscoveryError, IssuerMismatchError
 
 __all__ = [
+    "MAX_DISCOVERY_BYTES",
     "WELL_KNOWN_PATH",
     "DiscoveryCache",
     "ProviderMetadata",
@@ -42,6 +45,8 @@ __all__ = [
 ]
 
 WELL_KNOWN_PATH = "/.well-known/openid-configuration"
+MAX_DISCOVERY_BYTES = 512 * 1024
+"""Largest discovery document read; real ones are a few kilobytes (Entra ID's is about 2 KiB)."""
 REQUIRED_MEMBERS = (
     "issuer",
     "authorization_endpoint",
@@ -115,11 +120,16 @@ class DiscoveryCache:
     """Validated provider metadata, per issuer, fetched over the application's shared client.
 
     Args:
-        http: the application's pooled client (its timeouts apply); the cache never closes it.
+        http: the application's pooled client; the cache never closes it. Its redirect setting
+            is ignored (a redirect is refused), and its timeouts apply only where tighter than
+            ``timeout``.
         ttl: seconds a document is served before it is refetched. Nothing the OP sends (such as
             ``Cache-Control``) lengthens it.
         retry_after: after a failed refresh, seconds the stale document is served before the
             next attempt, so an OP outage does not cost every login a failing request.
+        max_bytes: the largest document read (default :data:`MAX_DISCOVERY_BYTES`, 512 KiB); a
+            larger one is refused, and a cached document keeps being served.
+        timeout: seconds one fetch may take in all (default 10).
         clock: monotonic seconds; injectable for tests.
     """
 
@@ -129,12 +139,17 @@ class DiscoveryCache:
         *,
         ttl: float = 3600,
         retry_after: float = 30,
+        max_bytes: int = MAX_DISCOVERY_BYTES,
+        timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl <= 0 or retry_after < 0:
             msg = "DiscoveryCache needs ttl > 0 and retry_after >= 0"
             raise ConfigurationError(msg)
+        check_bounds("DiscoveryCache", max_bytes, timeout)
         self._http = http
+        self._max_bytes = max_bytes
+        self._timeout = timeout
         self._ttl = ttl
         self._retry_after = retry_after
         self._clock = clock
@@ -181,7 +196,9 @@ class DiscoveryCache:
         log = get_logger(provider=config.id, issuer=config.issuer)
         previous = self._entries.get(config.issuer)
         try:
-            metadata = await fetch_metadata(self._http, config)
+            metadata = await fetch_metadata(
+                self._http, config, max_bytes=self._max_bytes, timeout=self._timeout
+            )
         except DiscoveryError as exc:
             if previous is None:
                 log.warning("rpkit.discovery.failed", code=exc.code, detail=exc.detail)
@@ -195,16 +212,36 @@ class DiscoveryCache:
         return metadata
 
 
-async def fetch_metadata(http: httpx.AsyncClient, config: ProviderConfig) -> ProviderMetadata:
+async def fetch_metadata(
+    http: httpx.AsyncClient,
+    config: ProviderConfig,
+    *,
+    max_bytes: int = MAX_DISCOVERY_BYTES,
+    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - passed to rpkit._outbound.fetch
+) -> ProviderMetadata:
     """Fetch and validate the discovery document of ``config``, without caching.
+
+    A redirect is refused, never followed; so is a document larger than ``max_bytes``, and a
+    fetch that takes longer than ``timeout`` seconds.
 
     Raises:
         IssuerMismatchError: the document names another issuer.
-        DiscoveryError: anything else went wrong; the cause is chained.
+        DiscoveryError: anything else went wrong; the cause is chained (for an error status,
+            an :class:`httpx.HTTPStatusError`).
     """
     url = config.discovery_url or discovery_url(config.issuer)
     try:
-        response = await http.get(url, headers={"Accept": "application/json"})
+        response = await fetch(
+            http,
+            "GET",
+            url,
+            what=url,
+            max_bytes=max_bytes,
+            timeout=timeout,
+            headers={"Accept": "application/json"},
+        )
+    except Refused as exc:
+        raise DiscoveryError(exc.detail) from exc
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         msg = f"fetching {url} failed: {type(exc).__name__}"
         raise DiscoveryError(msg) from exc

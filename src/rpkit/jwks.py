@@ -3,8 +3,9 @@
 :class:`JWKSCache` keeps one key set per ``jwks_uri`` for the TTL the OP's ``Cache-Control``
 asks, clamped. A key is chosen by ``kid``, key type, curve, ``use``, ``key_ops`` and ``alg``;
 a token without ``kid`` needs exactly one candidate (rows 38, 39). An unknown ``kid`` causes at
-most one shared refetch per cooldown (rows 40, 41), and a failed or empty fetch never empties the
-cached set (row 42). Keys announced in a token's header are never used (row 44).
+most one shared refetch per cooldown (rows 40, 41), and a failed, empty or oversized fetch never
+empties the cached set (row 42). Keys announced in a token's header are never used (row 44), and
+a redirect from ``jwks_uri`` is refused, never followed (:mod:`rpkit._outbound`).
 
 Example:
     >>> import httpx
@@ -30,9 +31,10 @@ from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
 from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
+from rpkit._outbound import DEFAULT_TIMEOUT, Refused, check_bounds, fetch
 from rpkit.errors import ConfigurationError, JWKSError
 
-__all__ = ["KEY_TYPES", "JWKSCache", "VerificationKey"]
+__all__ = ["KEY_TYPES", "MAX_JWKS_BYTES", "JWKSCache", "VerificationKey"]
 
 VerificationKey = RSAKey | ECKey | OKPKey
 """What :meth:`JWKSCache.key_for` returns: a public key for joserfc."""
@@ -52,6 +54,8 @@ KEY_TYPES: Mapping[str, tuple[str, frozenset[str] | None]] = MappingProxyType(
 """JWS algorithm → the key type it needs and, for EC and OKP, the allowed curves."""
 
 MIN_RSA_BITS = 2048
+MAX_JWKS_BYTES = 256 * 1024
+"""Largest key set read; a set of a few keys in rotation is a few kilobytes."""
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
@@ -121,7 +125,9 @@ class JWKSCache:
     """Signing keys per ``jwks_uri``, fetched over the application's shared client.
 
     Args:
-        http: the application's pooled client (its timeouts apply); the cache never closes it.
+        http: the application's pooled client; the cache never closes it. Its redirect setting
+            is ignored (a redirect is refused), and its timeouts apply only where tighter than
+            ``timeout``.
         default_ttl: seconds to keep a set when the response has no ``Cache-Control: max-age``.
         min_ttl: lower bound for the OP's ``max-age`` (``no-store`` counts as 0), and the delay
             before retrying a failed refresh while the stale set is served.
@@ -129,6 +135,9 @@ class JWKSCache:
         refetch_cooldown: at most one forced refetch for unknown ``kid`` values per this many
             seconds per ``jwks_uri``: a stream of forged ``kid`` values cannot make rpkit hammer
             the OP (row 41).
+        max_bytes: the largest key set read (default :data:`MAX_JWKS_BYTES`, 256 KiB); a larger
+            one is refused, and the cached set stays in use.
+        timeout: seconds one fetch may take in all (default 10).
         clock: monotonic seconds; injectable for tests.
     """
 
@@ -140,12 +149,17 @@ class JWKSCache:
         min_ttl: float = 60,
         max_ttl: float = 86400,
         refetch_cooldown: float = 60,
+        max_bytes: int = MAX_JWKS_BYTES,
+        timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0 < min_ttl <= default_ttl <= max_ttl or refetch_cooldown < 0:
             msg = "JWKSCache needs 0 < min_ttl <= default_ttl <= max_ttl and refetch_cooldown >= 0"
             raise ConfigurationError(msg)
+        check_bounds("JWKSCache", max_bytes, timeout)
         self._http = http
+        self._max_bytes = max_bytes
+        self._timeout = timeout
         self._default_ttl = default_ttl
         self._min_ttl = min_ttl
         self._max_ttl = max_ttl
@@ -254,7 +268,17 @@ class JWKSCache:
     async def _fetch(self, jwks_uri: str) -> _KeySet:
         self._fetches[jwks_uri] += 1
         try:
-            response = await self._http.get(jwks_uri, headers={"Accept": "application/json"})
+            response = await fetch(
+                self._http,
+                "GET",
+                jwks_uri,
+                what=jwks_uri,
+                max_bytes=self._max_bytes,
+                timeout=self._timeout,
+                headers={"Accept": "application/json"},
+            )
+        except Refused as exc:
+            raise JWKSError(exc.detail, unavailable=True) from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             msg = f"fetching {jwks_uri} failed: {type(exc).__name__}"
             raise JWKSError(msg, unavailable=True) from exc

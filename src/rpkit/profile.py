@@ -2,9 +2,9 @@
 
 There is no ID token, so the access token is the only credential: it travels in the
 ``Authorization: Bearer`` header only, to the configured profile endpoint or another URL on the
-same origin (GitHub's ``/user/emails``), never through a redirect. Every answer is read with a
-byte bound and must be JSON; anything else is a :class:`~rpkit.errors.UserInfoError` with a
-stable ``reason``.
+same origin (GitHub's ``/user/emails``), never through a redirect. Every answer is read within
+a deadline and a byte bound (:mod:`rpkit._outbound`) and must be JSON; anything else is a
+:class:`~rpkit.errors.UserInfoError` with a stable ``reason``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from rpkit._json import decode as decode_json
+from rpkit._outbound import DEFAULT_TIMEOUT, Redirected, Refused, check_bounds, fetch
 from rpkit.errors import UserInfoError
 from rpkit.hooks import JSONFetcher
 
@@ -30,10 +31,26 @@ def _origin(url: str) -> str:
 
 
 def profile_fetcher(
-    http: httpx.AsyncClient, profile_endpoint: str, access_token: str
+    http: httpx.AsyncClient,
+    profile_endpoint: str,
+    access_token: str,
+    *,
+    max_bytes: int = MAX_PROFILE_BYTES,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> JSONFetcher:
     """A :data:`~rpkit.hooks.JSONFetcher` bound to one login's access token, allowed to GET
-    URLs on ``profile_endpoint``'s origin only."""
+    URLs on ``profile_endpoint``'s origin only.
+
+    Args:
+        http: the application's pooled client; its redirect setting is ignored (a redirect is
+            refused) and its timeouts apply only where tighter than ``timeout``.
+        profile_endpoint: the provider's profile endpoint; fixes the allowed origin.
+        access_token: sent as ``Authorization: Bearer`` only.
+        max_bytes: the largest answer read (default :data:`MAX_PROFILE_BYTES`, 256 KiB); a
+            larger one is a :class:`~rpkit.errors.UserInfoError` with reason ``too_large``.
+        timeout: seconds one request may take in all (default 10).
+    """
+    check_bounds("profile_fetcher", max_bytes, timeout)
     origin = _origin(profile_endpoint)
 
     async def fetch_json(url: str) -> Any:
@@ -44,21 +61,33 @@ def profile_fetcher(
         if not same_origin:
             msg = "a profile request may only go to the profile endpoint's origin"
             raise UserInfoError(msg, reason="origin")
-        return await _get_json(http, url, access_token)
+        return await _get_json(http, url, access_token, max_bytes, timeout)
 
     return fetch_json
 
 
-async def _get_json(http: httpx.AsyncClient, url: str, access_token: str) -> Any:
+async def _get_json(
+    http: httpx.AsyncClient,
+    url: str,
+    access_token: str,
+    max_bytes: int,
+    timeout: float,  # noqa: ASYNC109 - passed to rpkit._outbound.fetch
+) -> Any:
     headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
     try:
-        request = http.build_request("GET", url, headers=headers)
-        # Never follow a redirect: the Bearer token would go along.
-        response = await http.send(request, stream=True, follow_redirects=False)
-        try:
-            body = await _bounded(response)
-        finally:
-            await response.aclose()
+        # fetch never follows a redirect: the Bearer token would go along.
+        response = await fetch(
+            http,
+            "GET",
+            url,
+            what="the profile endpoint",
+            max_bytes=max_bytes,
+            timeout=timeout,
+            headers=headers,
+        )
+    except Refused as exc:
+        reason = "status" if isinstance(exc, Redirected) else exc.reason
+        raise UserInfoError(exc.detail, reason=reason) from exc
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         msg = f"the profile request failed: {type(exc).__name__}"
         raise UserInfoError(msg, reason="network") from exc
@@ -67,19 +96,7 @@ async def _get_json(http: httpx.AsyncClient, url: str, access_token: str) -> Any
         raise UserInfoError(
             f"the profile endpoint answered HTTP {response.status_code}", reason=reason
         )
-    return decode_json(body, _not_json)
-
-
-async def _bounded(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_PROFILE_BYTES:
-            msg = f"the profile response exceeds {MAX_PROFILE_BYTES} bytes"
-            raise UserInfoError(msg, reason="too_large")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return decode_json(response.content, _not_json)
 
 
 def _not_json() -> UserInfoError:

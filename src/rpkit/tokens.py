@@ -5,6 +5,8 @@ and a replayed refresh token looks like theft). The response must be a JSON obje
 ``access_token`` and a ``token_type`` of ``Bearer`` in any letter case (rows 18, 19); the code
 exchange also needs an ``id_token`` (row 17). The result is a :class:`TokenSet` that records the
 scope actually granted. The ID token is *not* validated here: that is :mod:`rpkit.id_token`'s job.
+A redirect is refused (it would carry the code or the client's secret elsewhere), and the answer
+is read within a deadline and a byte bound (:mod:`rpkit._outbound`).
 
 Example:
     >>> import httpx
@@ -30,6 +32,7 @@ from rpkit._client_auth import client_auth
 from rpkit._frozen import freeze
 from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
+from rpkit._outbound import DEFAULT_TIMEOUT, Refused, check_bounds, fetch
 from rpkit.config import ProviderConfig
 from rpkit.discovery import ProviderMetadata
 from rpkit.errors import (
@@ -40,8 +43,16 @@ from rpkit.errors import (
 )
 from rpkit.hooks import ClientSecret
 
-__all__ = ["MAX_DESCRIPTION_LENGTH", "SECRET_RENEW_MARGIN", "TokenClient", "TokenSet"]
+__all__ = [
+    "MAX_DESCRIPTION_LENGTH",
+    "MAX_TOKEN_RESPONSE_BYTES",
+    "SECRET_RENEW_MARGIN",
+    "TokenClient",
+    "TokenSet",
+]
 
+MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
+"""Largest token response read: three tokens, even with large group claims, fit many times."""
 MAX_DESCRIPTION_LENGTH = 200
 """Characters of the OP's ``error_description`` kept on an error (untrusted text)."""
 # An OAuth error code is a short ASCII word (RFC 6749 §5.2); anything else is not repeated, so a
@@ -107,13 +118,28 @@ class TokenClient:
     """Code exchange and refresh against a provider's token endpoint.
 
     Args:
-        http: the application's pooled client (its timeouts apply); never closed here.
+        http: the application's pooled client; never closed here. Its redirect setting is
+            ignored (a redirect is refused), and its timeouts apply only where tighter than
+            ``timeout``.
         clock: epoch seconds, for ``expires_at`` and client-assertion times; injectable for tests.
+        max_bytes: the largest token response read (default :data:`MAX_TOKEN_RESPONSE_BYTES`,
+            64 KiB); a larger one is a :class:`~rpkit.errors.TokenExchangeError`.
+        timeout: seconds one token request may take in all (default 10).
     """
 
-    def __init__(self, http: httpx.AsyncClient, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_bytes: int = MAX_TOKEN_RESPONSE_BYTES,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        check_bounds("TokenClient", max_bytes, timeout)
         self._http = http
         self._clock = clock
+        self._max_bytes = max_bytes
+        self._timeout = timeout
         self._secrets: dict[str, ClientSecret] = {}
         self._minting: dict[str, asyncio.Lock] = {}
 
@@ -223,12 +249,18 @@ class TokenClient:
             config, metadata.token_endpoint, now=self._clock(), secret=secret
         )
         try:
-            response = await self._http.post(
+            response = await fetch(
+                self._http,
+                "POST",
                 metadata.token_endpoint,
+                what="the token endpoint",
+                max_bytes=self._max_bytes,
+                timeout=self._timeout,
                 data=form | auth_form,
                 headers={"Accept": "application/json", **headers},
-                follow_redirects=False,  # a redirect would carry the code or secret elsewhere
             )
+        except Refused as exc:
+            raise _error(config, exc.detail) from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _error(config, f"the token request failed: {type(exc).__name__}") from exc
         raw = _decode(config, response)

@@ -1,9 +1,11 @@
 """The UserInfo endpoint (Core §5.3): fetch the claims and refuse any answer that is not them.
 
-The access token travels only in the ``Authorization: Bearer`` header (row 46). An error status,
-HTML, a JSON array, invalid JSON, an unexpected ``application/jwt`` body, or a ``sub`` other than
-the ID token's is a :class:`~rpkit.errors.UserInfoError` with a stable ``reason``, never a silent
-success (rows 45, 47, 48). A signed UserInfo JWT is verified by the caller's ``verify_jwt``
+The access token travels only in the ``Authorization: Bearer`` header (row 46), never through a
+redirect, and the answer is read within a deadline and a byte bound (:mod:`rpkit._outbound`).
+An error status, a redirect, an oversized body, HTML, a JSON array, invalid JSON, an unexpected
+``application/jwt`` body, or a ``sub`` other than the ID token's is a
+:class:`~rpkit.errors.UserInfoError` with a stable ``reason``, never a silent success (rows 45,
+47, 48). A signed UserInfo JWT is verified by the caller's ``verify_jwt``
 (the ID-token validator); this module checks neither signatures nor ``iss``/``aud`` itself.
 
 Aggregated and distributed claims (Core §5.6.2, row 49) are not supported: ``_claim_names`` and
@@ -30,11 +32,12 @@ import httpx
 from rpkit._frozen import freeze
 from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
+from rpkit._outbound import DEFAULT_TIMEOUT, Redirected, Refused, check_bounds, fetch
 from rpkit.config import ProviderConfig
 from rpkit.discovery import ProviderMetadata
 from rpkit.errors import ConfigurationError, RPKitError, UserInfoError
 
-__all__ = ["DROPPED_MEMBERS", "JWTVerifier", "UserInfoClient"]
+__all__ = ["DROPPED_MEMBERS", "MAX_USERINFO_BYTES", "JWTVerifier", "UserInfoClient"]
 
 JWTVerifier = Callable[[str], Awaitable[Mapping[str, Any]]]
 """Verifies a signed UserInfo JWT (signature with the issuer's keys, the configured algorithm,
@@ -42,6 +45,9 @@ JWTVerifier = Callable[[str], Awaitable[Mapping[str, Any]]]
 
 DROPPED_MEMBERS = frozenset({"_claim_names", "_claim_sources"})
 """Members removed from the claims: aggregated and distributed claims are not supported."""
+
+MAX_USERINFO_BYTES = 256 * 1024
+"""Largest UserInfo answer read; a user's claims are a few kilobytes."""
 
 _JSON = "application/json"
 _JWT = "application/jwt"
@@ -52,11 +58,25 @@ class UserInfoClient:
     """Fetches and checks UserInfo claims over the application's shared client.
 
     Args:
-        http: the application's pooled client (its timeouts apply); never closed here.
+        http: the application's pooled client; never closed here. Its redirect setting is
+            ignored (a redirect is refused), and its timeouts apply only where tighter than
+            ``timeout``.
+        max_bytes: the largest answer read (default :data:`MAX_USERINFO_BYTES`, 256 KiB); a
+            larger one is a :class:`~rpkit.errors.UserInfoError` with reason ``too_large``.
+        timeout: seconds one request may take in all (default 10).
     """
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        max_bytes: int = MAX_USERINFO_BYTES,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        check_bounds("UserInfoClient", max_bytes, timeout)
         self._http = http
+        self._max_bytes = max_bytes
+        self._timeout = timeout
 
     async def fetch(
         self,
@@ -79,7 +99,8 @@ class UserInfoClient:
 
         Raises:
             UserInfoError: the answer is unusable; ``reason`` is one of ``no_endpoint``,
-                ``network``, ``unauthorized`` (401), ``status``, ``not_json``, ``not_object``,
+                ``network``, ``unauthorized`` (401), ``status`` (also a redirect),
+                ``too_large``, ``encoded`` (a compressed body), ``not_json``, ``not_object``,
                 ``unexpected_jwt``, ``not_jwt``, ``jwt`` or ``sub``.
             ConfigurationError: signed UserInfo is configured but no ``verify_jwt`` was given.
         """
@@ -108,8 +129,18 @@ class UserInfoClient:
             raise UserInfoError(msg, reason="no_endpoint")
         headers = {"Authorization": f"Bearer {access_token}", "Accept": _JWT if signed else _JSON}
         try:
-            # Never follow a redirect: the Bearer token would go along.
-            return await self._http.get(endpoint, headers=headers, follow_redirects=False)
+            # fetch never follows a redirect: the Bearer token would go along.
+            return await fetch(
+                self._http,
+                "GET",
+                endpoint,
+                what="UserInfo",
+                max_bytes=self._max_bytes,
+                timeout=self._timeout,
+                headers=headers,
+            )
+        except Refused as exc:
+            raise _refusal(exc) from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             msg = f"the UserInfo request failed: {type(exc).__name__}"
             raise UserInfoError(msg, reason="network") from exc
@@ -133,6 +164,13 @@ async def _claims(response: httpx.Response, verify_jwt: JWTVerifier | None) -> M
         msg = f"the signed UserInfo response failed verification: {exc.code}"
         raise UserInfoError(msg, reason="jwt") from exc
     return _object(claims)
+
+
+def _refusal(exc: Refused) -> UserInfoError:
+    """The error for an answer :mod:`rpkit._outbound` refused; a redirect is an unusable
+    ``status``, as it always was."""
+    reason = "status" if isinstance(exc, Redirected) else exc.reason
+    return UserInfoError(exc.detail, reason=reason)
 
 
 def _check_status(response: httpx.Response) -> None:

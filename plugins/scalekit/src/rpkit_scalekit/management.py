@@ -5,7 +5,9 @@ call (never in a constructor, so an application starts while Scalekit is down), 
 shortly before it expires, and fetched once for all concurrent callers. A 401 answer drops the
 token it was sent with and repeats the request once with a fresh one: Scalekit authenticates
 before it acts, so a 401 request was never carried out. Refusals become typed errors parsed from
-the google.rpc.Status envelope.
+the google.rpc.Status envelope. Every request goes through :mod:`rpkit._outbound`: a redirect is
+refused (it would carry the M2M token or the client secret elsewhere), and every answer is read
+within a deadline and a byte bound.
 
 Example:
     >>> import httpx
@@ -30,15 +32,19 @@ import httpx
 import msgspec
 
 from rpkit._log import get_logger
+from rpkit._outbound import DEFAULT_TIMEOUT, Refused, check_bounds, fetch
 from rpkit.config import is_loopback_http
 from rpkit.errors import ConfigurationError
 from rpkit_scalekit._wire import clean, decode_object, error_for, int_value, read_problem
 from rpkit_scalekit.errors import ScalekitAuthError, ScalekitUnavailableError
 
-__all__ = ["API_VERSION", "Connection", "ManagementClient"]
+__all__ = ["API_VERSION", "MAX_RESPONSE_BYTES", "Connection", "ManagementClient"]
 
 API_VERSION = "20261012"
 """The ``x-api-version`` pin the response shapes here were read from (scalekit-sdk-python 2.21)."""
+MAX_RESPONSE_BYTES = 256 * 1024
+"""Largest answer read from the token endpoint or the API: an error envelope, a token, a page of
+connections are each a few kilobytes."""
 _TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
 _DEFAULT_LIFETIME = 300
 
@@ -82,7 +88,9 @@ class ManagementClient:
     """Authenticated calls to ``{env}/api/v1/**``.
 
     Args:
-        http: the application's pooled client (its timeouts apply); never closed here.
+        http: the application's pooled client; never closed here. Its redirect setting is
+            ignored (a redirect is refused), and its timeouts apply only where tighter than
+            ``timeout``.
         env_url: the environment URL, e.g. ``https://acme.scalekit.com`` (no trailing slash).
         client_id: an API client of the environment (``skc_...``) allowed to call the API.
         client_secret: its secret; sent only to the token endpoint, never logged.
@@ -90,6 +98,9 @@ class ManagementClient:
             lifetime), so no request leaves with a token about to expire in flight.
         api_version: the ``x-api-version`` header sent with API calls; None sends none.
         allow_insecure_http: development only: allow an ``http://`` loopback ``env_url``.
+        max_response_bytes: the largest answer read (default :data:`MAX_RESPONSE_BYTES`,
+            256 KiB); a larger one is a :class:`~rpkit_scalekit.errors.ScalekitUnavailableError`.
+        timeout: seconds one request may take in all (default 10).
         clock: wall-clock seconds; injectable for tests.
     """
 
@@ -103,6 +114,8 @@ class ManagementClient:
         refresh_margin: float = 60,
         api_version: str | None = API_VERSION,
         allow_insecure_http: bool = False,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
         secure = env_url.startswith("https://") or (
@@ -117,7 +130,10 @@ class ManagementClient:
         if not client_id or not client_secret or refresh_margin < 0:
             msg = "ManagementClient needs client_id, client_secret and refresh_margin >= 0"
             raise ConfigurationError(msg)
+        check_bounds("ManagementClient", max_response_bytes, timeout)
         self._http = http
+        self._max_bytes = max_response_bytes
+        self._timeout = timeout
         self.env_url = env_url
         self._client_id = client_id
         self._client_secret = client_secret
@@ -172,7 +188,8 @@ class ManagementClient:
 
         Raises:
             ScalekitAuthError: still 401 with a fresh token, or the token was refused.
-            ScalekitUnavailableError: no answer (connection error, timeout).
+            ScalekitUnavailableError: no usable answer (connection error, timeout, a redirect,
+                an answer larger than ``max_response_bytes``).
         """
         token = await self.access_token()
         response = await self._send(method, path, token, params, json)
@@ -258,12 +275,45 @@ class ManagementClient:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         if self._api_version:
             headers["x-api-version"] = self._api_version
+        return await self._fetch(
+            method, path, f"{method} {path}", params=params, json=json, headers=headers
+        )
+
+    async def _fetch(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One request under rpkit's policy (:func:`rpkit._outbound.fetch`).
+
+        Raises:
+            ScalekitUnavailableError: no answer, or one rpkit does not read (a redirect, an
+                oversized or compressed body); ``status`` is the refused answer's.
+        """
         try:
-            return await self._http.request(
-                method, self.env_url + path, params=params, json=json, headers=headers
+            return await fetch(
+                self._http,
+                method,
+                self.env_url + path,
+                what=what,
+                max_bytes=self._max_bytes,
+                timeout=self._timeout,
+                headers=headers,
+                params=params,
+                json=json,
+                data=data,
             )
+        except Refused as exc:
+            self._log.warning("rpkit.scalekit.answer_refused", what=what, reason=exc.reason)
+            raise ScalekitUnavailableError(exc.detail, status=exc.status) from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            msg = f"{method} {path} failed: {type(exc).__name__}"
+            msg = f"{what} failed: {type(exc).__name__}"
             raise ScalekitUnavailableError(msg) from exc
 
     def _forget(self, task: asyncio.Task[_Token]) -> None:
@@ -278,13 +328,13 @@ class ManagementClient:
             "client_id": self._client_id,
             "client_secret": self._client_secret,
         }
-        try:
-            response = await self._http.post(
-                self.env_url + _TOKEN_PATH, data=form, headers={"Accept": "application/json"}
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            msg = f"the M2M token request failed: {type(exc).__name__}"
-            raise ScalekitUnavailableError(msg) from exc
+        response = await self._fetch(
+            "POST",
+            _TOKEN_PATH,
+            "the M2M token request",
+            data=form,
+            headers={"Accept": "application/json"},
+        )
         if not response.is_success:
             raise self._token_refusal(response)
         token = self._parse_token(response)
