@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import math
+import re
 from collections.abc import Container, Mapping
 from typing import Any, Final, NamedTuple
 
@@ -25,6 +26,7 @@ from rpkit._json import decode as decode_json
 from rpkit.jwks import VerificationKey
 
 __all__ = [
+    "MAX_CLAIM_LENGTH",
     "MAX_NUMERIC_DATE",
     "MAX_TOKEN_LENGTH",
     "MISSING",
@@ -40,6 +42,7 @@ __all__ = [
     "parse_compact",
     "show",
     "string_claim",
+    "subject",
 ]
 
 MISSING: Final = object()
@@ -48,6 +51,11 @@ MAX_TOKEN_LENGTH = 65536
 """Longer tokens are refused before any decoding (bounds the work an attacker can cause)."""
 MAX_NUMERIC_DATE: Final = 2**40
 """The largest NumericDate accepted (seconds, about year 36812); negative ones are refused too."""
+MAX_CLAIM_LENGTH: Final = 255
+"""Longest ``sub`` (OpenID Connect Core §2: at most 255 ASCII characters), ``sid``, ``jti`` and
+``nonce`` accepted."""
+_SUBJECT = re.compile(r"[\x20-\x7e]{1,255}")
+"""OpenID Connect Core §2: at most 255 ASCII characters; control characters refused too."""
 
 # base64url → the standard alphabet in one C-level pass; '+', '/' and '=' become '!', which the
 # strict standard decoder refuses, so only the URL-safe alphabet without padding is accepted.
@@ -286,19 +294,38 @@ def check_times(
     return iat, exp
 
 
-def string_claim(claims: Mapping[str, Any], name: str = "sub") -> str:
-    """A required non-empty string claim."""
+def string_claim(
+    claims: Mapping[str, Any], name: str = "sub", *, max_length: int = MAX_CLAIM_LENGTH
+) -> str:
+    """A required non-empty string claim of at most ``max_length`` characters."""
     value = claims.get(name)
     if type(value) is not str or not value:
         raise Rejected(name, f"{name} is missing or not a non-empty string")
+    if len(value) > max_length:
+        raise Rejected(name, f"{name} is longer than {max_length} characters")
     return value
 
 
-def optional_str(claims: Mapping[str, Any], name: str) -> str | None:
-    """An optional string claim; present with another type is a rejection."""
+def subject(claims: Mapping[str, Any]) -> str:
+    """The ``sub`` of an OpenID Connect token (ID or logout token): at most 255 printable ASCII
+    characters (Core §2). Access tokens' subjects only get :func:`string_claim`'s bound: RFC 9068
+    takes ``sub`` from RFC 7519, which allows any string."""
+    sub = string_claim(claims, "sub")
+    if not _SUBJECT.fullmatch(sub):
+        raise Rejected("sub", "sub is not printable ASCII (OpenID Connect Core §2)")
+    return sub
+
+
+def optional_str(
+    claims: Mapping[str, Any], name: str, *, max_length: int | None = None
+) -> str | None:
+    """An optional string claim; present with another type, or longer than ``max_length``
+    characters, is a rejection."""
     value = claims.get(name, MISSING)
     if value is MISSING:
         return None
     if type(value) is not str:
         raise Rejected(name, f"{name} is not a string")
+    if max_length is not None and len(value) > max_length:
+        raise Rejected(name, f"{name} is longer than {max_length} characters")
     return value

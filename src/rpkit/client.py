@@ -38,6 +38,7 @@ from rpkit.errors import (
     IdentityRefusedError,
     IDTokenValidationError,
     LogoutTokenValidationError,
+    RPKitError,
     UnknownProviderError,
     UserInfoError,
 )
@@ -61,6 +62,9 @@ __all__ = [
 
 _SUBJECT = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 """OpenID Connect Core §2: ``sub`` is at most 255 ASCII characters; no control characters."""
+_PROVIDER_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_OP_ERROR = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+"""An OAuth error code worth a log field (``access_denied``); anything else is left out."""
 LockFactory = Callable[[str], AbstractAsyncContextManager[Any]]
 
 
@@ -253,17 +257,39 @@ class RelyingParty:
     ) -> LoginResult:
         """Finish a login from the callback's parameters (query or form, repeats kept).
 
+        Every refusal (any :class:`~rpkit.errors.RPKitError`) is logged once, as
+        ``rpkit.login.failed`` at warning, with ``provider``, ``reason`` (the error's code),
+        ``check`` (a token's or UserInfo's failed check), ``op_error`` (the OAuth error the
+        provider answered) and ``flow_id`` once the transaction was found; never a token, code,
+        state or secret.
+
         Raises:
+            UnknownProviderError: no such provider is configured.
             CallbackError: any front-channel check failed; no token request was made.
             TokenEndpointError: the code exchange failed.
             IDTokenValidationError: the ID token failed validation; UserInfo was not called.
             UserInfoError: UserInfo failed or named another subject.
+            IdentityRefusedError: the provider's identity mapping refused the user.
         """
-        config = self.provider(provider_id)
-        metadata = await self.discovery.get(config)
-        callback = await flow.check_callback(
-            self.store, config, metadata, params, now=self._now(), binding=binding
-        )
+        transaction: flow.Transaction | None = None
+        try:
+            config = self.provider(provider_id)
+            metadata = await self.discovery.get(config)
+            transaction, values = await flow.take_transaction(
+                self.store, config, metadata, params, now=self._now(), binding=binding
+            )
+            callback = flow.read_response(config, transaction, values)
+            return await self._finish_login(config, metadata, callback)
+        except RPKitError as exc:
+            flow_id = transaction.flow_id if transaction is not None else None
+            _log_login_failure(self.providers.get(provider_id), provider_id, exc, flow_id)
+            raise
+
+    async def _finish_login(
+        self, config: ProviderConfig, metadata: ProviderMetadata, callback: flow.Callback
+    ) -> LoginResult:
+        """Exchange the code of a callback that passed every front-channel check, validate what
+        comes back and map the identity."""
         transaction = callback.transaction
         log = _log(config, transaction.flow_id)
         tokens = await self.tokens.exchange_code(
@@ -531,6 +557,25 @@ async def _map_identity(config: ProviderConfig, source: IdentitySource, log: Any
         name=fields.name,
         tenant=fields.tenant if fields.tenant is not None else source.tenant,
     )
+
+
+def _log_login_failure(
+    config: ProviderConfig | None, asked: str, exc: RPKitError, flow_id: str | None
+) -> None:
+    """The one ``rpkit.login.failed`` line of a failed sign-in. Only stable codes and checked
+    values: the error's detail may quote the provider's text, the log line does not."""
+    fields: dict[str, Any] = {"reason": exc.code}
+    check = getattr(exc, "reason", None)  # TokenValidationError, UserInfoError
+    if isinstance(check, str):
+        fields["check"] = check
+    op_error = getattr(exc, "error", None)  # AuthorizationResponseError, TokenEndpointError
+    if isinstance(op_error, str) and _OP_ERROR.fullmatch(op_error):
+        fields["op_error"] = op_error
+    if config is None:  # an unknown provider id, from the URL: logged only when it is one
+        provider = asked if _PROVIDER_ID.fullmatch(asked) else None
+        get_logger(provider=provider, flow_id=None).warning("rpkit.login.failed", **fields)
+        return
+    _log(config, flow_id).warning("rpkit.login.failed", **fields)
 
 
 def _log(config: ProviderConfig, flow_id: str | None) -> Any:

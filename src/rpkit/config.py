@@ -76,6 +76,8 @@ _PROVIDER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_LEEWAY = 120
 MAX_IAT_AGE = 366 * 86400
 """Longest ``max_iat_age``: it also bounds how long a back-channel logout ``jti`` is kept."""
+MAX_CODE_LENGTH = 65536
+"""Largest ``max_code_length`` a provider may configure."""
 
 
 def is_loopback_http(url: str) -> bool:
@@ -181,6 +183,11 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     required and checked (row 35)."""
     require_auth_time: bool = False
     """Require ``auth_time`` even without ``max_age``."""
+    max_code_length: int = 2048
+    """Longest authorization ``code`` a callback may carry, in characters (at most 65536). A
+    longer code, or one outside RFC 6749's VSCHAR, is refused before the token request. RFC 6749
+    sets no limit; raise this only for a provider whose codes are longer — every extra character
+    is one more an attacker can make the token endpoint receive."""
     response_mode: Literal["query", "form_post"] = "query"
     """``form_post`` keeps the code out of URLs but needs a ``SameSite=None`` transaction cookie."""
     allowed_authorization_params: frozenset[str] = DEFAULT_AUTHORIZATION_PARAMS
@@ -334,6 +341,8 @@ def _validation_problems(config: ProviderConfig) -> list[str]:
         problems.append(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
     if not 0 < config.max_iat_age <= MAX_IAT_AGE:
         problems.append(f"max_iat_age must be between 1 and {MAX_IAT_AGE} seconds (a year)")
+    if not 0 < config.max_code_length <= MAX_CODE_LENGTH:
+        problems.append(f"max_code_length must be between 1 and {MAX_CODE_LENGTH} characters")
     if config.max_age is not None and config.max_age < 0:
         problems.append("max_age must be zero or positive")
     if config.default_token_lifetime <= 0:

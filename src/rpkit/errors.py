@@ -14,7 +14,8 @@ table. Causes are always chained (``raise ... from exc``).
     ├── JWKSError
     ├── CallbackError
     │   ├── DuplicateParameterError
-    │   ├── OversizedParameterError          (a provider-defined callback extra is too large)
+    │   ├── OversizedParameterError          (a parameter from the browser is over its bound)
+    │   ├── MalformedParameterError          (a parameter from the browser has the wrong shape)
     │   ├── ResponseIssuerError
     │   ├── InvalidStateError
     │   ├── AuthorizationResponseError      (the OP answered with ``error=``)
@@ -59,6 +60,7 @@ __all__ = [
     "LockTimeoutError",
     "LogoutError",
     "LogoutTokenValidationError",
+    "MalformedParameterError",
     "NotSignedInError",
     "OversizedParameterError",
     "PermissionDeniedError",
@@ -176,9 +178,21 @@ class DuplicateParameterError(CallbackError):
 
 
 class OversizedParameterError(CallbackError):
-    """A provider-defined callback parameter (Apple's ``user``) exceeds its size limit."""
+    """A parameter from the browser (a callback's ``code``, ``iss`` or ``error_description``, a
+    login's ``login_hint``, a provider-defined extra such as Apple's ``user``) exceeds its size
+    limit; refused before any store lookup or request to the provider."""
 
     code = "parameter_too_large"
+
+
+class MalformedParameterError(CallbackError):
+    """A parameter from the browser is not of the shape its specification (or rpkit) gives it:
+    an authorization ``code`` outside RFC 6749's VSCHAR, an OAuth ``error`` outside NQSCHAR, a
+    ``login_hint`` with control characters, a ``prompt`` or ``max_age`` that is not one; refused
+    before any store lookup or request to the provider. The detail names the parameter,
+    never its value."""
+
+    code = "parameter_malformed"
 
 
 class ResponseIssuerError(CallbackError):

@@ -28,6 +28,7 @@ import msgspec
 
 from rpkit._frozen import freeze
 from rpkit._jwt import (
+    MAX_CLAIM_LENGTH,
     MISSING,
     Compact,
     Rejected,
@@ -40,6 +41,7 @@ from rpkit._jwt import (
     parse_compact,
     show,
     string_claim,
+    subject,
 )
 from rpkit._log import get_logger
 from rpkit.access_token import AccessToken, AccessTokenPolicy, check_access_token_claims
@@ -229,7 +231,7 @@ class TokenValidator:
                 raise Rejected("aud", "aud does not contain the client id")
             frozen: Mapping[str, Any] = freeze(claims)
         except Rejected as exc:
-            _log_rejection(exc, kind="userinfo", **_bound(config))
+            _log_rejection(exc, "warning", kind="userinfo", **_bound(config))
             raise UserInfoError(exc.detail, reason=exc.reason) from exc.__cause__
         return frozen
 
@@ -274,13 +276,19 @@ def _bound(config: ProviderConfig) -> dict[str, str]:
 def _rejection(
     exc: Rejected, kind: type[TokenValidationError], **bound: Any
 ) -> TokenValidationError:
-    _log_rejection(exc, kind=kind.code, **bound)
+    # A refused ID or logout token is a failed sign-in or logout: a warning, so an application
+    # logging at warning sees why. Refused access tokens are an API's routine (expired ones,
+    # scanners) and the bearer middleware logs its own refusal: info.
+    level = "info" if issubclass(kind, AccessTokenValidationError) else "warning"
+    _log_rejection(exc, level, kind=kind.code, **bound)
     return kind(exc.reason, exc.detail)
 
 
-def _log_rejection(exc: Rejected, **bound: Any) -> None:
+def _log_rejection(exc: Rejected, level: str, **bound: Any) -> None:
     # The detail never holds a token, nonce or secret; only the failed check and short values.
-    get_logger(**bound).info("rpkit.token.rejected", reason=exc.reason, detail=exc.detail)
+    log = get_logger(**bound)
+    emit = log.info if level == "info" else log.warning
+    emit("rpkit.token.rejected", reason=exc.reason, detail=exc.detail)
 
 
 # -- ID tokens -----------------------------------------------------------------------------------
@@ -307,13 +315,13 @@ def _id_token(
     """Every claim check of Core §3.1.3.7 after the signature, in the checklist's order."""
     iss, _ = check_issuer(claims, config.issuer, config.tenants)
     aud, azp = _check_id_audience(claims, config)
-    sub = string_claim(claims)
+    sub = subject(claims)
     iat, exp = check_times(claims, now, config.leeway, config.max_iat_age)
     if request.original is None:
         _check_nonce(claims, request.expected_nonce, missing_ok=config.accept_missing_nonce)
     auth_time = _check_auth_time(claims, now, config, request)
     at_hash = _check_at_hash(claims, request.access_token, compact.alg, key)
-    optional = _optional_claims(claims)
+    optional = _optional_claims(claims, max_length=MAX_CLAIM_LENGTH)
     return IDToken(
         iss=iss,
         sub=sub,
@@ -345,10 +353,12 @@ def id_token_from_claims(claims: Mapping[str, Any]) -> IDToken:
     )
 
 
-def _optional_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
+def _optional_claims(claims: Mapping[str, Any], max_length: int | None = None) -> dict[str, Any]:
+    """``nonce``, ``sid``, ``acr`` and ``amr``; ``max_length`` bounds ``nonce`` and ``sid`` of a
+    token being validated (not of claims stored after validation)."""
     return {
-        "nonce": optional_str(claims, "nonce"),
-        "sid": optional_str(claims, "sid"),
+        "nonce": optional_str(claims, "nonce", max_length=max_length),
+        "sid": optional_str(claims, "sid", max_length=max_length),
         "acr": optional_str(claims, "acr"),
         "amr": _amr(claims),
     }
@@ -465,7 +475,7 @@ def _logout_token(claims: dict[str, Any], config: ProviderConfig, now: float) ->
     events = claims.get("events")
     if type(events) is not dict or type(events.get(BACKCHANNEL_LOGOUT_EVENT)) is not dict:
         raise Rejected("events", "events lacks the back-channel logout event object")
-    sub = string_claim(claims) if "sub" in claims else None
+    sub = subject(claims) if "sub" in claims else None
     sid = string_claim(claims, "sid") if "sid" in claims else None
     if sub is None and sid is None:
         raise Rejected("sub_or_sid", "the logout token names neither sid nor sub")

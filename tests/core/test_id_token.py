@@ -519,7 +519,7 @@ async def test_rejections_are_logged_with_provider_and_reason_but_never_token_or
     assert len(rejected) == 1
     assert rejected[0] | {"detail": None} == {
         "event": "rpkit.token.rejected",
-        "log_level": "info",
+        "log_level": "warning",
         "provider": "fake",
         "issuer": rp.op.issuer,
         "kind": "id_token_invalid",

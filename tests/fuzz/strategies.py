@@ -184,11 +184,30 @@ _query_tokens = st.one_of(
 )
 raw_queries = st.lists(_query_tokens, max_size=60).map("".join)
 
+# rpkit's inbound bounds (rpkit.flow, rpkit.litestar.handlers), and one character past each.
+BOUNDS = (43, 128, 255, 256, 320, 512, 2048, 4096)
+_bound_lengths = st.sampled_from(BOUNDS).flatmap(lambda n: st.sampled_from([n - 1, n, n + 1]))
+_odd_characters = ("\n", "\r\n", "\x00", "\x7f", "\x85", "\u2028", "\ufeff", "é", '"', "\\", " ")
+bound_values = st.one_of(
+    st.builds(lambda n, c: c * n, _bound_lengths, st.sampled_from(["x", "A", "é", "-"])),
+    st.builds(
+        lambda n, odd, at_end: ("a" * n + odd) if at_end else (odd + "a" * n),
+        st.integers(1, 50),
+        st.sampled_from(_odd_characters),
+        st.booleans(),
+    ),
+    st.text(alphabet=B64URL, min_size=42, max_size=44),
+)
+"""Values at, just under and just over each inbound bound, and short values that end (or
+start) with a newline, a control character or a separator: where an anchored ``$`` or an
+off-by-one would let one through."""
+
 param_names = st.one_of(st.sampled_from(CALLBACK_NAMES), st.text(max_size=8))
 param_values = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["", "https://op.rpkit.test", "https://op.rpkit.test/", "access_denied"]),
     st.integers(1000, 5000).map(lambda n: "x" * n),
+    bound_values,
 )
 param_lists = st.lists(st.tuples(param_names, param_values), max_size=8)
 

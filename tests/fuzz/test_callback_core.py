@@ -1,7 +1,7 @@
 """The core's callback checks against any list of parameters: every outcome is the one the
-documented order of checks predicts (duplicates, ``iss``, ``state``, the OP's ``error``,
-front-channel tokens, ``code``), raised as that exact :class:`CallbackError` subclass, and the
-stored transaction is kept, consumed or discarded exactly as documented."""
+documented order of checks predicts (duplicates, size and shape bounds, ``iss``, ``state``, the
+OP's ``error``, front-channel tokens, ``code``), raised as that exact :class:`CallbackError`
+subclass, and the stored transaction is kept, consumed or discarded exactly as documented."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from rpkit.errors import (
     DuplicateParameterError,
     FrontChannelTokenError,
     InvalidStateError,
+    MalformedParameterError,
+    OversizedParameterError,
     ResponseIssuerError,
 )
 from rpkit.flow import TRANSACTION_TTL, Callback, check_callback, new_transaction, store_transaction
@@ -32,6 +34,12 @@ from tests.fuzz.strategies import FRONT_CHANNEL_TOKENS, param_lists
 
 NOW = 1_700_000_000
 KEY_PREFIX = "rpkit:txn:"
+# The documented bounds, written out again rather than imported: the model must not share a bug.
+LIMITS = {"code": 2048, "iss": 2048, "error": 128}
+OTHER_LIMIT = 4096
+VSCHAR = {chr(c) for c in range(0x20, 0x7F)}
+NQSCHAR = VSCHAR - {'"', "\\"}
+B64URL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     for name, choices in (
         ("state", [None, REAL_STATE, REAL_STATE, "", "not-a-stored-state"]),
         ("iss", [None, "https://op.rpkit.test", "https://op.rpkit.test/", ""]),
-        ("code", [None, "", "c0de"]),
+        ("code", [None, "", "c0de", "c0de", "c" * 2048, "c" * 2049, "c0de\n", "c\x7f", "c é"]),
     ):
         value = draw(st.sampled_from(choices))
         if value is not None:
@@ -95,6 +103,16 @@ class Expected:
     transaction_left: bool
 
 
+def out_of_bounds(values: dict[str, str]) -> type[CallbackError] | None:
+    """The bound a callback's values break first, if any (``check_callback_params``)."""
+    if any(len(value) > LIMITS.get(name, OTHER_LIMIT) for name, value in values.items()):
+        return OversizedParameterError
+    code, error = values.get("code"), values.get("error")
+    if (code and not set(code) <= VSCHAR) or (error and not set(error) <= NQSCHAR):
+        return MalformedParameterError
+    return None
+
+
 def expected(  # noqa: PLR0911 - one return per documented check, in their order
     scenario: Scenario, params: list[tuple[str, str]], state: str
 ) -> Expected:
@@ -102,15 +120,19 @@ def expected(  # noqa: PLR0911 - one return per documented check, in their order
     belongs = scenario.owner == "ours" and scenario.stored_binding in (None, scenario.binding)
     values = dict(params)
     repeated = any(n > 1 for n in Counter(name for name, _ in params).values())
+    unbounded = None if repeated else out_of_bounds(values)
     iss = values.get("iss")
     bad_iss = iss != "https://op.rpkit.test" if iss is not None else scenario.advertised
-    if repeated or bad_iss:
-        error = DuplicateParameterError if repeated else ResponseIssuerError
+    if repeated or unbounded or bad_iss:
+        error = DuplicateParameterError if repeated else unbounded or ResponseIssuerError
         # A code response clears this browser's login; an error response proves nothing.
         sent_states = {value for name, value in params if name == "state"}
         cleared = "error" not in values and state in sent_states and belongs
         return Expected(error, scenario.stored and not cleared)
-    if not scenario.stored or values.get("state") != state or not belongs:
+    sent = values.get("state", "")
+    if len(sent) != 43 or not set(sent) <= B64URL:  # never issued: not looked up
+        return Expected(InvalidStateError, scenario.stored)
+    if not scenario.stored or sent != state or not belongs:
         return Expected(InvalidStateError, scenario.stored)
     if scenario.expired:
         return Expected(InvalidStateError, False)
@@ -121,6 +143,31 @@ def expected(  # noqa: PLR0911 - one return per documented check, in their order
     if not values.get("code"):
         return Expected(CallbackError, False)
     return Expected(None, False)
+
+
+class RecordingStore(MemoryStore):
+    """A memory store that remembers every key it was asked about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    async def get(self, key: str) -> bytes | None:
+        self.asked.append(key)
+        return await super().get(key)
+
+    async def consume(self, key: str) -> bytes | None:
+        self.asked.append(key)
+        return await super().consume(key)
+
+    async def delete(self, key: str) -> None:
+        self.asked.append(key)
+        await super().delete(key)
+
+
+def issued_shape(key: str) -> bool:
+    state = key.removeprefix(KEY_PREFIX)
+    return len(state) == 43 and set(state) <= B64URL
 
 
 async def outcome(
@@ -141,7 +188,7 @@ async def outcome(
 async def test_any_callback_parameters_give_the_documented_outcome(
     setup: Setup, scenario: Scenario
 ):
-    store = MemoryStore()
+    store = RecordingStore()
     created = NOW - TRANSACTION_TTL - 1 if scenario.expired else NOW
     transaction = new_transaction(
         setup.config,
@@ -171,5 +218,6 @@ async def test_any_callback_parameters_give_the_documented_outcome(
         assert want.error is None, params
         assert result.transaction == transaction
         assert result.code == dict(params)["code"]
+    assert all(issued_shape(key) for key in store.asked), store.asked  # junk is never looked up
     left = await store.get(KEY_PREFIX + transaction.state) is not None
     assert left == want.transaction_left, params

@@ -27,6 +27,7 @@ from rpkit.errors import (
     IDTokenValidationError,
     JWKSError,
     LogoutTokenValidationError,
+    MalformedParameterError,
 )
 from rpkit.flow import validate_params
 from rpkit.id_token import AccessTokenPolicy
@@ -228,10 +229,10 @@ async def test_a_login_with_a_superscript_max_age_is_refused(app: Browser):
 
 
 @pytest.mark.parametrize("value", ["²", "١٢", "1234567890", "-1", "+5", " 5", "5\n"])
-def test_a_max_age_other_than_up_to_nine_ascii_digits_is_a_configuration_error(value: str):
+def test_a_max_age_other_than_up_to_nine_ascii_digits_is_a_malformed_parameter(value: str):
     config = FakeOP().provider_config()
 
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(MalformedParameterError):
         validate_params(config, {"max_age": value})
 
 

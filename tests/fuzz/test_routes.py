@@ -24,13 +24,23 @@ from tests.fuzz.strategies import (
     FRONT_CHANNEL_TOKENS,
     Body,
     bodies,
+    bound_values,
     param_names,
     queries,
+    urlencoded,
 )
 from tests.litestar.conftest import BASE, Browser
 
 ISSUER = "https://op.rpkit.test"
-CALLBACK_CODES = {"duplicate_parameter", "response_issuer_mismatch", "invalid_state"}
+CALLBACK_CODES = {
+    "duplicate_parameter",
+    "response_issuer_mismatch",
+    "invalid_state",
+    "parameter_too_large",
+    "parameter_malformed",
+}
+VSCHAR = {chr(c) for c in range(0x20, 0x7F)}
+FORM = "application/x-www-form-urlencoded"
 accepts = st.sampled_from(["text/html", "application/json", "*/*", ""])
 
 
@@ -98,7 +108,7 @@ def callback_for_a_pending_login(draw: st.DrawFn) -> tuple[list[tuple[str, str]]
     for name, choices in (
         ("state", ["<state>"] * 5 + [None, "", "0ther"]),
         ("iss", [ISSUER] * 5 + [None, ISSUER + "/"]),
-        ("code", ["<code>"] * 4 + [None, "", "made-up-code"]),
+        ("code", ["<code>"] * 4 + [None, "", "made-up-code", "c" * 2049, "<code>\n", "c\x7f"]),
         ("error", [None] * 5 + ["access_denied", ""]),
         (draw(st.sampled_from(FRONT_CHANNEL_TOKENS)), [None] * 5 + ["eyJ0eXAi", ""]),
     ):
@@ -119,6 +129,8 @@ def passes_front_channel(params: list[tuple[str, str]], state: str) -> bool:
         and "error" not in values
         and not any(name in values for name in FRONT_CHANNEL_TOKENS)
         and bool(values.get("code"))
+        and set(values["code"]) <= VSCHAR  # RFC 6749: a code is 1*VSCHAR
+        and len(values["code"]) <= 2048
     )
 
 
@@ -135,7 +147,7 @@ async def test_a_callback_for_a_pending_login_reaches_the_op_only_after_every_ch
     if issue_code:
         answer = await app.op.approve(started.headers["location"])
         code = answer.get("code") or code
-    params = [(n, state if v == "<state>" else code if v == "<code>" else v) for n, v in template]
+    params = [(n, v.replace("<state>", state).replace("<code>", code)) for n, v in template]
     before = op_counts(app.op)
 
     response = await app.client.get("/auth/callback/fake", params=params, follow_redirects=False)
@@ -160,9 +172,28 @@ login_values = st.one_of(
     st.text(max_size=30),
     st.text(alphabet=st.characters(categories=("Nd", "No")), min_size=1, max_size=3),
     st.sampled_from(["login", "none consent", "0", "60", "-1", "1e3", " 5", "²", "1234567890"]),
+    st.sampled_from(["login\n", "login\u2028consent", "login\xa0consent", "consent  login"]),
     st.sampled_from(["//evil.example", "/\\evil"]),
     st.sampled_from(["https://evil.example", "/ok?x=1", "/%2F%2Fevil.example", "x" * 600]),
+    bound_values,
 )
+LOGIN_CODES = ("configuration_invalid", "parameter_too_large", "parameter_malformed", None)
+
+
+def forwarded_within_bounds(sent: dict[str, list[str]]) -> None:
+    """What reached the authorization request: bounded, printable, and a prompt of the spec's
+    words separated by single spaces."""
+    for name, limit in (("login_hint", 320), ("prompt", 512), ("max_age", 9)):
+        for value in sent.get(name, []):
+            assert len(value) <= limit, (name, len(value))
+            assert all(ord(c) >= 0x20 and not 0x7F <= ord(c) <= 0x9F for c in value), name
+            assert "\u2028" not in value
+            assert "\u2029" not in value
+    for prompt in sent.get("prompt", []):
+        assert set(prompt.split(" ")) <= {"none", "login", "consent", "select_account", "create"}
+    for max_age in sent.get("max_age", []):
+        assert max_age.isascii()
+        assert max_age.isdigit()
 
 
 @given(params=st.lists(st.tuples(login_names, login_values), max_size=5), accept=accepts)
@@ -192,8 +223,48 @@ async def test_a_login_request_of_any_shape_redirects_to_the_op_or_is_refused(
         assert sent["code_challenge_method"] == ["S256"]
         assert len(sent["state"][0]) >= 43
         assert len(sent["nonce"][0]) >= 43
+        forwarded_within_bounds(sent)
     else:
-        assert problem_code(response) in ("configuration_invalid", None)
+        assert problem_code(response) in LOGIN_CODES
+
+
+initiation_names = st.one_of(
+    st.sampled_from(["iss", "iss", "login_hint", "target_link_uri"]), st.text(max_size=8)
+)
+initiation_values = st.one_of(
+    st.sampled_from([ISSUER, ISSUER + "/", ISSUER + "\n", f"{BASE}/me", "/me", "//evil.example"]),
+    st.integers(2040, 2060).map(lambda n: ISSUER + "/" + "x" * (n - len(ISSUER) - 1)),
+    login_values,
+)
+
+
+@given(
+    params=st.lists(st.tuples(initiation_names, initiation_values), max_size=4),
+    method=st.sampled_from(["GET", "POST"]),
+)
+@fuzz(150)
+async def test_a_third_party_login_of_any_shape_redirects_to_the_op_or_is_refused(
+    app: Browser, params: list[tuple[str, str]], method: str
+):
+    before = op_counts(app.op)
+
+    if method == "GET":
+        response = await app.client.get("/auth/initiate", params=params, follow_redirects=False)
+    else:
+        body = Body(urlencoded(params).encode(), "application/x-www-form-urlencoded")
+        response = await post(app, "/auth/initiate", body)
+
+    assert response.status_code in (303, 400, 404), (params, response.text[:300])
+    assert not sets_session(response)
+    assert op_counts(app.op) == before
+    values = dict(params)
+    if any(len(values.get(name, "")) > 2048 for name in ("iss", "target_link_uri")):
+        assert response.status_code == 400
+    if response.status_code == 303:
+        assert values["iss"] == ISSUER  # exactly the configured issuer, nothing normalised
+        location = urlsplit(response.headers["location"])
+        assert response.headers["location"].startswith(app.op.endpoints["authorize"] + "?")
+        forwarded_within_bounds(parse_qs(location.query))
 
 
 # -- logging out ---------------------------------------------------------------------------------
@@ -238,3 +309,37 @@ async def test_a_logout_without_this_apps_csrf_token_is_forbidden(signed_in: Bro
 
     assert_refused_quietly(response, signed_in.op, before, status={403})
     assert await subject_of(signed_in) == "alice"
+
+
+@given(
+    csrf_length=st.integers(200, 300),
+    return_to_length=st.one_of(st.none(), st.integers(2040, 2060)),
+    real_token=st.booleans(),
+)
+@fuzz(60)
+async def test_a_logout_form_over_its_bounds_is_refused_before_anything_else(
+    signed_in: Browser, csrf_length: int, return_to_length: int | None, real_token: bool
+):
+    token = (await signed_in.client.get("/session")).json()["csrf_token"]
+    csrf = token if real_token else "t" * csrf_length
+    fields = [("csrf_token", csrf)]
+    if return_to_length is not None:
+        fields.append(("return_to", "/" + "r" * (return_to_length - 1)))
+    oversized = len(csrf) > 256 or (return_to_length or 0) > 2048
+    before = op_counts(signed_in.op)
+
+    response = await post(
+        signed_in, "/auth/logout", Body(urlencoded(fields).encode(), FORM), "application/json"
+    )
+
+    if oversized:
+        assert_refused_quietly(response, signed_in.op, before, status={400})
+        assert problem_code(response) == "parameter_too_large"
+        assert await subject_of(signed_in) == "alice"
+    elif real_token:
+        assert response.status_code == 303
+        assert await subject_of(signed_in) is None
+        await signed_in.login()
+    else:
+        assert_refused_quietly(response, signed_in.op, before, status={403})
+        assert await subject_of(signed_in) == "alice"

@@ -136,10 +136,18 @@ def assert_every_check_held(core: Core, kind: str, outcome: Any) -> None:
         assert isinstance(outcome.sub, str)
         assert outcome.sub
         assert len(set(outcome.aud)) == 1 or outcome.azp == client_id
+        assert outcome.sid is None or len(outcome.sid) <= 255
     if kind == "logout":
         assert isinstance(outcome.jti, str)
         assert outcome.jti
+        assert len(outcome.jti) <= 255
         assert outcome.sub or outcome.sid
+        assert outcome.sid is None or 0 < len(outcome.sid) <= 255
+    if kind != "access" and outcome.sub is not None:  # OpenID Connect Core §2
+        assert 0 < len(outcome.sub) <= 255
+        assert all(0x20 <= ord(c) <= 0x7E for c in outcome.sub), outcome.sub
+    if kind == "access":
+        assert 0 < len(outcome.sub) <= 255
 
 
 # -- any string ------------------------------------------------------------------------------
@@ -225,6 +233,9 @@ claim_values = st.one_of(
             *HUGE,
         ]
     ),
+    # Around the claim bounds (Core §2: a sub is at most 255 ASCII characters).
+    st.builds(lambda n, c: c * n, st.sampled_from([254, 255, 256, 4000]), st.sampled_from("aé")),
+    st.sampled_from(["alice\n", "alice\x00", "\x7f", "ali ce", "alicé", "\u2028"]),
 )
 time_values = st.one_of(
     st.builds(FromNow, st.one_of(st.integers(-(10**12), 10**12), st.floats(-1e6, 1e6))),

@@ -1,12 +1,15 @@
 """rpkit's routes: login, callback, logout, the logout return and back-channel logout.
 
 Built by :func:`build_router` around the plugin's runtime, under the configured prefix, each
-named (``rpkit:login``, ...) and excluded from authentication.
+named (``rpkit:login``, ...) and excluded from authentication. What only a route reads (a
+``return_to``, the third-party login's ``iss``, the logout form, a ``logout_token``) is bounded
+here, before any store lookup or request to the provider; the core bounds the rest.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -15,11 +18,21 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
+from rpkit._jwt import MAX_TOKEN_LENGTH
+from rpkit._log import get_logger
 from rpkit.errors import (
     LogoutTokenValidationError,
+    OversizedParameterError,
     PermissionDeniedError,
+    RPKitError,
 )
-from rpkit.flow import safe_return_to, single_values
+from rpkit.flow import (
+    MAX_ISSUER_LENGTH,
+    MAX_RETURN_TO_LENGTH,
+    is_issued_state,
+    safe_return_to,
+    single_values,
+)
 from rpkit.litestar._cookies import binding_of, new_handle
 from rpkit.litestar.responses import NO_STORE, PRIVATE, private_error_response
 
@@ -30,6 +43,12 @@ __all__ = ["build_router"]
 
 AnyRequest = Request[Any, Any, Any]
 CALLBACK_HEADERS = PRIVATE
+MAX_CSRF_TOKEN_LENGTH = 256
+"""Longest ``csrf_token`` a logout form may carry (rpkit's are 43 characters)."""
+MAX_LOGOUT_RETURN_LENGTH = 8192
+"""Longest query of the browser's return from the provider's end-session endpoint."""
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+"""A signed compact JWS: what a logout token must be before the core is asked to read it."""
 SIGNED_OUT_PAGE = (
     "<!doctype html><html><head><meta charset='utf-8'><title>Signed out</title></head>"
     "<body><h1>You are signed out.</h1><p><a href='/'>Back to the start</a></p></body></html>"
@@ -47,6 +66,7 @@ def build_router(runtime: RPKitRuntime) -> Router:
     async def start_login(
         request: AnyRequest, provider_id: str, return_to: str | None, **asked: str | None
     ) -> Response[Any]:
+        _bounded("return_to", return_to, MAX_RETURN_TO_LENGTH)
         handle = runtime.browser_handle(request) or new_handle()
         started = await runtime.rp.begin_login(
             provider_id,
@@ -79,6 +99,8 @@ def build_router(runtime: RPKitRuntime) -> Router:
         provider, compared exactly (nothing is discovered from it: no SSRF); ``target_link_uri``
         is kept only as a path on this app's own origin; ``login_hint`` is passed through."""
         asked = await _initiation_params(request)
+        _bounded("iss", asked.get("iss"), MAX_ISSUER_LENGTH)
+        _bounded("target_link_uri", asked.get("target_link_uri"), MAX_RETURN_TO_LENGTH)
         provider_id = runtime.provider_for_issuer(asked.get("iss"))
         target = _same_origin_path(asked.get("target_link_uri"), runtime.public_origin(request))
         return await start_login(request, provider_id, target, login_hint=asked.get("login_hint"))
@@ -93,7 +115,11 @@ def build_router(runtime: RPKitRuntime) -> Router:
             provider_id, params, binding=binding_of(handle) if handle else None
         )
         previous = request.cookies.get(runtime.session_cookie)
-        session_id = await runtime.sessions.create(result, previous_id=previous)
+        try:
+            session_id = await runtime.sessions.create(result, previous_id=previous)
+        except RPKitError as exc:  # the core logged nothing: its part of the login succeeded
+            get_logger(provider=provider_id).warning("rpkit.login.failed", reason=exc.code)
+            raise
         response: Response[Any] = Redirect(
             result.return_to, status_code=303, headers=CALLBACK_HEADERS
         )
@@ -118,6 +144,9 @@ def _logout_handlers(runtime: RPKitRuntime, opt: dict[str, Any]) -> list[Any]:
     @post("/logout", name="rpkit:logout", opt=opt, status_code=303)
     async def logout(request: AnyRequest) -> Response[Any]:
         form = await request.form()
+        presented = form.get("csrf_token") or request.headers.get("x-csrf-token") or ""
+        _bounded("csrf_token", str(presented), MAX_CSRF_TOKEN_LENGTH)
+        _bounded("return_to", form.get("return_to"), MAX_RETURN_TO_LENGTH)
         session_id = request.cookies.get(runtime.session_cookie)
         data = await runtime.sessions.peek(session_id)
         target: str = config.default_return_to
@@ -126,7 +155,6 @@ def _logout_handlers(runtime: RPKitRuntime, opt: dict[str, Any]) -> list[Any]:
             response = Redirect(target, status_code=303, headers=NO_STORE)
             runtime.clear_cookie(response, runtime.session_cookie)
             return response
-        presented = form.get("csrf_token") or request.headers.get("x-csrf-token") or ""
         if not hmac.compare_digest(str(presented).encode(), data.csrf_token.encode()):
             raise PermissionDeniedError("logout needs this app's CSRF token", requirement="csrf")
         await runtime.sessions.destroy(session_id)  # the local session ends first (row 50)
@@ -146,9 +174,12 @@ def _logout_handlers(runtime: RPKitRuntime, opt: dict[str, Any]) -> list[Any]:
 
     @get("/logout/callback", name="rpkit:logout-callback", opt=opt)
     async def logout_callback(request: AnyRequest) -> Response[Any]:
+        params = list(request.query_params.multi_items())
+        if not _plausible_logout_return(request, params):  # nothing of ours: nothing to look up
+            return Response(SIGNED_OUT_PAGE, media_type="text/html", headers=CALLBACK_HEADERS)
         handle = runtime.browser_handle(request)
         returned = await runtime.rp.complete_logout(
-            list(request.query_params.multi_items()), binding=binding_of(handle) if handle else None
+            params, binding=binding_of(handle) if handle else None
         )
         if returned.matched and returned.return_to:
             return Redirect(returned.return_to, status_code=303, headers=CALLBACK_HEADERS)
@@ -167,12 +198,31 @@ def _logout_handlers(runtime: RPKitRuntime, opt: dict[str, Any]) -> list[Any]:
         tokens = form.getall("logout_token", [])
         if len(tokens) > 1:
             raise LogoutTokenValidationError("malformed", "the request repeats logout_token")
-        token = tokens[0] if tokens else None
-        logout_token = await runtime.rp.backchannel_logout(provider_id, str(token or ""))
+        token = str(tokens[0]) if tokens else ""
+        if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
+            msg = "logout_token is not a signed compact JWT of acceptable length"
+            raise LogoutTokenValidationError("malformed", msg)
+        logout_token = await runtime.rp.backchannel_logout(provider_id, token)
         await runtime.sessions.end_for_logout(provider_id, logout_token.sid, logout_token.sub)
         return Response({}, status_code=200, headers=NO_STORE)
 
     return [logout, logout_callback, backchannel_logout]
+
+
+def _bounded(name: str, value: Any, limit: int) -> None:
+    """Refuse a route parameter over ``limit`` characters (a 400) before anything uses it."""
+    if isinstance(value, str) and len(value) > limit:
+        raise OversizedParameterError(f"{name} exceeds {limit} characters")
+
+
+def _plausible_logout_return(request: AnyRequest, params: list[tuple[str, str]]) -> bool:
+    """Whether a return from the end-session endpoint could match a logout of ours: a bounded
+    query with one ``state`` of the shape rpkit mints. Anything else gets the signed-out page
+    without a store lookup."""
+    if len(request.scope.get("query_string", b"")) > MAX_LOGOUT_RETURN_LENGTH:
+        return False
+    states = [value for name, value in params if name == "state"]
+    return len(states) == 1 and is_issued_state(states[0])
 
 
 def _present(**asked: str | None) -> dict[str, str] | None:

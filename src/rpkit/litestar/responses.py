@@ -45,6 +45,8 @@ STATUS_AND_MESSAGE: tuple[tuple[type[errors.RPKitError], int, str], ...] = (
         "This sign-in link has expired or was already used. Please start again.",
     ),
     (errors.AuthorizationResponseError, 400, "The identity provider did not sign you in."),
+    (errors.OversizedParameterError, 400, "The sign-in request was not valid. Please start again."),
+    (errors.MalformedParameterError, 400, "The sign-in request was not valid. Please start again."),
     (
         errors.CallbackError,
         400,
