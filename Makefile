@@ -1,14 +1,16 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 # Both bootstrap a local virtualenv from nothing but python3 and make, and reinstall only when a
-# pyproject.toml changed since the last install.
+# pyproject.toml changed since the last install. `make dist` builds the wheels of rpkit and of the
+# Scalekit plugin into dist/ (DIST=folder for another place).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rpkit-installed
+DIST   ?= dist
 PROJECT_FILES := pyproject.toml plugins/scalekit/pyproject.toml
 
-.PHONY: demo test lint typecheck docs pytest install sysdeps clean
+.PHONY: demo test lint typecheck docs pytest install sysdeps dist clean
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo/run.py
@@ -40,5 +42,10 @@ pytest: $(STAMP) sysdeps
 sysdeps:
 	bash scripts/system-deps.sh
 
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --no-deps \
+		--wheel-dir $(DIST) . plugins/scalekit
+
 clean:
-	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) site dist .mypy_cache .ruff_cache .pytest_cache

@@ -1,8 +1,11 @@
 """The README's demo command serves the app, the fake OP and the fake Scalekit on 127.0.0.1, signs
-people in with either, and stops cleanly on Ctrl-C."""
+people in with either (the fake OP lets them choose alice or bob), logs in one format, and stops
+cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
+import html
+import os
 import re
 import signal
 import subprocess
@@ -18,6 +21,8 @@ from rpkit.providers import PRESET_NAMES
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo" / "run.py"
 BANNER = re.compile(r"\s+(demo app|dev mailbox|fake OP|OP JWKS|fake Scalekit):\s+(\S+)")
+USER_LINK = re.compile(r'<a class="fake-op-user" data-sub="([^"]+)" href="([^"]+)"')
+LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d \[(debug|info|warning|error|critical)\s*\] \S")
 
 
 def _read_urls(process: subprocess.Popen[str], deadline: float) -> dict[str, str]:
@@ -33,14 +38,26 @@ def _read_urls(process: subprocess.Popen[str], deadline: float) -> dict[str, str
     return urls
 
 
+def start_demo(log: Path, **env: str) -> subprocess.Popen[str]:
+    """``run.py`` on free ports, logs (stderr) into ``log``; the banner stays on stdout."""
+    with log.open("w") as stderr:
+        return subprocess.Popen(  # noqa: S603 - our own demo script
+            [sys.executable, str(DEMO), "--port", "0", "--op-port", "0", "--scalekit-port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env={**os.environ, **env},
+        )
+
+
 @pytest.fixture(scope="module")
-def demo() -> Iterator[tuple[dict[str, str], subprocess.Popen[str]]]:
-    process = subprocess.Popen(  # noqa: S603 - our own demo script
-        [sys.executable, str(DEMO), "--port", "0", "--op-port", "0", "--scalekit-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+def demo_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo") / "stderr.log"
+
+
+@pytest.fixture(scope="module")
+def demo(demo_log: Path) -> Iterator[tuple[dict[str, str], subprocess.Popen[str]]]:
+    process = start_demo(demo_log)
     try:
         yield _read_urls(process, time.monotonic() + 30), process
     finally:
@@ -53,8 +70,13 @@ def _app(urls: dict[str, str]) -> str:
     return urls["demo app"].rstrip("/")
 
 
-def _sign_in(client: httpx.Client, app: str, start: str) -> httpx.Response:
-    return client.get(f"{app}{start}", follow_redirects=True)
+def _sign_in(client: httpx.Client, app: str, start: str, user: str = "alice") -> httpx.Response:
+    """Start a login and follow it; on the fake OP's login page, click ``user``."""
+    answer = client.get(f"{app}{start}", follow_redirects=True)
+    links = {sub: html.unescape(href) for sub, href in USER_LINK.findall(answer.text)}
+    if links:
+        answer = client.get(links[user], follow_redirects=True)
+    return answer
 
 
 def test_demo_serves_both_fake_providers_and_the_app_on_loopback(demo):
@@ -96,7 +118,7 @@ def test_an_sso_domain_email_signs_in_through_the_fake_scalekit(demo):
         shown = client.get(f"{app}/profile")
 
     assert profile.status_code == 200
-    assert "Signed in with <b>scalekit</b> as <b>carol@sso.example</b>" in shown.text
+    assert "Signed in with <b>Scalekit</b> as <b>carol@sso.example</b>" in shown.text
 
 
 def test_a_passwordless_code_read_from_the_dev_mailbox_signs_in(demo):
@@ -116,7 +138,49 @@ def test_a_passwordless_code_read_from_the_dev_mailbox_signs_in(demo):
 
     assert sent.json()["next"] == "verify"
     assert verified.json()["signed_in"] is True
-    assert "Signed in with <b>scalekit</b> as <b>dora@example.org</b>" in profile.text
+    assert "Signed in with <b>Scalekit</b> as <b>dora@example.org</b>" in profile.text
+
+
+def test_the_fake_op_lets_the_person_choose_alice_or_bob(demo):
+    urls, _ = demo
+    app = _app(urls)
+    with httpx.Client(timeout=5) as client:
+        page = client.get(f"{app}/auth/login/fake?return_to=/profile", follow_redirects=True)
+        profile = _sign_in(client, app, "/auth/login/fake?return_to=/profile", user="bob")
+        called = client.get(f"{app}/profile/api")
+
+    assert str(page.url).startswith(urls["fake OP"].split("/.well-known")[0] + "/authorize?")
+    assert [sub for sub, _ in USER_LINK.findall(page.text)] == ["alice", "bob"]
+    assert profile.url.path == "/profile"
+    assert "Signed in with <b>the fake OP</b> as <b>bob@builders.test</b>" in profile.text
+    assert "&quot;subject&quot;: &quot;bob&quot;" in called.text
+
+
+def test_the_profile_names_the_provider_and_shows_readable_times(demo):
+    urls, _ = demo
+    app = _app(urls)
+    with httpx.Client(timeout=5) as client:
+        profile = _sign_in(client, app, "/auth/login/github?return_to=/profile")
+
+    times = re.search(r'<table id="times">(.*?)</table>', profile.text)
+    assert "Signed in with <b>GitHub</b>" in profile.text
+    assert times is not None
+    assert re.search(
+        r"Signed in here</th><td><time [^>]*>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<", times[1]
+    )
+
+
+def test_the_api_button_is_a_plain_link_and_every_page_has_a_viewport(demo):
+    urls, _ = demo
+    app = _app(urls)
+    with httpx.Client(timeout=5) as client:
+        profile = _sign_in(client, app, "/auth/login/fake?return_to=/profile")
+        pages = [client.get(f"{app}{path}") for path in ("/", "/mailbox", "/verify")]
+
+    assert '<a class="button" id="call-api" href="/profile/api">' in profile.text
+    assert 'action="/profile/api"' not in profile.text  # a GET form would add a stray "?"
+    for page in [profile, *pages]:
+        assert "<meta name='viewport' content='width=device-width, initial-scale=1'>" in page.text
 
 
 def test_the_api_refuses_a_request_without_a_bearer_token(demo):
@@ -180,6 +244,44 @@ def test_every_preset_fake_on_the_home_page_signs_in_and_out(demo, preset):
     assert out.url.host == "127.0.0.1"
     assert str(out.url).startswith(app)  # back on the demo, whatever the provider's logout kind
     assert after.status_code in (302, 303)  # signed out: the guard turns the browser away
+
+
+def test_the_console_has_one_log_format_and_no_request_lines(demo, demo_log):
+    urls, _ = demo
+    with httpx.Client(timeout=5) as client:
+        _sign_in(client, _app(urls), "/auth/login/fake?return_to=/profile")
+    time.sleep(0.2)  # the log handler writes from the server threads
+
+    lines = [line for line in demo_log.read_text().splitlines() if line.strip()]
+    assert any("rpkit.login.completed" in line for line in lines)
+    assert [line for line in lines if not LOG_LINE.match(line)] == []
+    assert not [line for line in lines if "HTTP Request:" in line]  # httpx's INFO lines
+
+
+@pytest.mark.parametrize("secret", ["", "   "])
+def test_an_empty_secret_counts_as_unset(tmp_path, secret):
+    process = start_demo(tmp_path / "log", RPKIT_DEMO_SECRET=secret, RPKIT_DEMO_PRESETS="0")
+    try:
+        urls = _read_urls(process, time.monotonic() + 30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=15)
+
+    assert "demo app" in urls
+    assert process.returncode == 0
+
+
+def test_a_too_short_secret_is_refused_in_one_line(tmp_path):
+    log = tmp_path / "log"
+    process = start_demo(log, RPKIT_DEMO_SECRET="short", RPKIT_DEMO_PRESETS="0")
+    output, _ = process.communicate(timeout=30)
+
+    assert process.returncode == 2
+    assert output == ""
+    assert log.read_text().splitlines() == [
+        "rpkit demo: RPKIT_DEMO_SECRET has 5 characters, 32 at least are needed; unset it for a "
+        "fresh random secret per run"
+    ]
 
 
 def test_ctrl_c_stops_the_demo_cleanly(demo):

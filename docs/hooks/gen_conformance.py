@@ -14,6 +14,7 @@ Row titles live in ``docs/conformance-rows.toml``; :func:`render` raises
 from __future__ import annotations
 
 import ast
+import html
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,11 +22,13 @@ from pathlib import Path
 from typing import TypeGuard
 
 __all__ = [
+    "LONG_NAME",
     "TEST_DIRS",
     "ConformanceError",
     "Coverage",
     "Row",
     "by_row",
+    "coverage_html",
     "find_test_files",
     "load_rows",
     "render",
@@ -296,6 +299,24 @@ def _check(rows: list[Row], covered: Mapping[int, list[Coverage]]) -> None:
         raise ConformanceError("; ".join(problems))
 
 
+LONG_NAME = 32
+"""Test names longer than this may also wrap after an underscore (between two words)."""
+
+
+def coverage_html(coverage: Coverage) -> str:
+    """``path::test`` as inline code that a narrow column wraps only between words: after a
+    ``/``, before a ``::`` and, in a long test name, after an ``_`` (``<wbr>``), never inside a
+    word. Material's ``word-break: break-word`` on code would otherwise cut names anywhere."""
+    path = "/<wbr>".join(html.escape(part) for part in coverage.path.split("/"))
+    test = "<wbr>::".join(_name(part) for part in coverage.test.split("::"))
+    return f'<code style="word-break:normal">{path}<wbr>::{test}</code>'
+
+
+def _name(name: str) -> str:
+    escaped = html.escape(name)
+    return escaped.replace("_", "_<wbr>") if len(name) > LONG_NAME else escaped
+
+
 def render(root: Path, rows_file: Path) -> str:
     """The Markdown of the coverage tables, one per group.
 
@@ -315,7 +336,7 @@ def render(root: Path, rows_file: Path) -> str:
     for letter, name in groups.items():
         lines += [f"## {letter}: {name}", "", "| # | Case | Covered by |", "|---|---|---|"]
         for row in (r for r in rows if r.group == letter):
-            tests = "<br>".join(f"`{c.path}::{c.test}`" for c in covered[row.number])
+            tests = "<br>".join(coverage_html(c) for c in covered[row.number])
             lines.append(f"| {row.number} | {row.title} | {tests} |")
         lines.append("")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from console import app_logging_config
 from idps import SSO_DOMAIN, IdentityProvider
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
@@ -94,6 +95,7 @@ def create_app(config: DemoConfig) -> Litestar:
         on_app_init=[api_auth.on_app_init],
         lifespan=[_http_client],
         stores=_stores(config.redis_url),
+        logging_config=app_logging_config(),
     )
 
 
@@ -159,10 +161,11 @@ def _pages(config: DemoConfig) -> list[Any]:
         return Response(page, media_type="text/html")
 
     api_providers = {p.config.id for p in config.providers if p.api_policy is not None}
+    titles = dict(choices)
 
     @get("/profile", guards=[requires_login()], opt=PAGE)
     async def profile(rpkit_session: NamedDependency[SessionData | None]) -> Response[str]:
-        return _profile(rpkit_session, None, mailbox=mailbox, api=api_providers)
+        return _profile(rpkit_session, None, mailbox=mailbox, api=api_providers, titles=titles)
 
     @get("/profile/api", guards=[requires_login()], opt=PAGE)
     async def profile_api(
@@ -176,7 +179,7 @@ def _pages(config: DemoConfig) -> list[Any]:
             headers={"Authorization": f"Bearer {rpkit_session.access_token}"},
         )
         result = {"status": answer.status_code, "body": _json_or_text(answer)}
-        return _profile(rpkit_session, result, mailbox=mailbox, api=api_providers)
+        return _profile(rpkit_session, result, mailbox=mailbox, api=api_providers, titles=titles)
 
     @get("/verify", name="verify", opt=PAGE)
     async def verify() -> Response[str]:
@@ -214,6 +217,7 @@ def _profile(
     *,
     mailbox: bool,
     api: set[str],
+    titles: dict[str, str],
 ) -> Response[str]:
     assert session is not None  # noqa: S101 - the guard let a session through
     identity = {
@@ -227,6 +231,8 @@ def _profile(
     }
     page = profile_page(
         identity=identity,
+        provider_title=titles.get(session.provider_id, session.provider_id),
+        times=_times(session),
         claims=session.claims,
         csrf_token=session.csrf_token,
         has_access_token=bool(session.access_token),
@@ -235,6 +241,22 @@ def _profile(
         mailbox=mailbox,
     )
     return Response(page, media_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+def _times(session: SessionData) -> list[tuple[str, int]]:
+    """The session's moments worth showing, as (label, Unix time)."""
+    claims = {**session.claims, **session.id_token_claims}
+    times = [("Signed in here", session.created_at)]
+    if session.access_token:
+        times.append(("Access token expires", session.expires_at))
+    labels = {
+        "auth_time": "Authenticated at the provider (auth_time)",
+        "iat": "ID token issued (iat)",
+        "exp": "ID token expires (exp)",
+        "updated_at": "Profile last updated (updated_at)",
+    }
+    times += [(label, claims[name]) for name, label in labels.items() if name in claims]
+    return [(label, value) for label, value in times if isinstance(value, int)]
 
 
 def _json_or_text(response: httpx.Response) -> Any:

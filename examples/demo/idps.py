@@ -1,5 +1,6 @@
 """The demo's identity providers: rpkit's fake OP and the fake Scalekit served on 127.0.0.1, or
-real ones named by environment variables.
+real ones named by environment variables. The fake OP lets the person choose who signs in
+(``choose_user``: alice or bob) unless the app sends a ``login_hint``.
 
 Each provider yields the :class:`~rpkit.config.ProviderConfig` the app signs in with, the
 :class:`~rpkit.access_token.AccessTokenPolicy` its API accepts, and (for the fakes) the ASGI
@@ -69,7 +70,7 @@ def generic_provider(app_url: str, sock: socket.socket) -> IdentityProvider:
         post_logout_redirect_uris=(_logout_return(app_url),),
         access_token_audience=DEMO_API_AUDIENCE,
     )
-    op = FakeOP(issuer, clients=[client], users=users)
+    op = FakeOP(issuer, clients=[client], users=users, choose_user=True)
     config = op.provider_config(
         "fake", post_logout_redirect_uri=_logout_return(app_url), allow_insecure_http=True
     )

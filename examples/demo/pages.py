@@ -15,7 +15,10 @@ body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0
 nav a{margin-right:1rem} pre{background:#f4f4f4;padding:.75rem;overflow:auto}
 form{margin:.75rem 0} .notice{background:#eef7ee;padding:.5rem .75rem;border-radius:4px}
 table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
+a.button{display:inline-block;padding:.3rem .7rem;border:1px solid #888;border-radius:4px;
+background:#f4f4f4;color:#222;text-decoration:none}
 """
+_VIEWPORT = "<meta name='viewport' content='width=device-width, initial-scale=1'>"
 
 
 def _layout(title: str, body: str, *, mailbox: bool) -> str:
@@ -23,8 +26,8 @@ def _layout(title: str, body: str, *, mailbox: bool) -> str:
     if mailbox:
         nav += '<a href="/mailbox">Dev mailbox</a>'
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<style>{_STYLE}</style></head><body><nav>{nav}</nav><h1>{escape(title)}</h1>"
+        f"<!doctype html><html><head><meta charset='utf-8'>{_VIEWPORT}"
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body><nav>{nav}</nav><h1>{escape(title)}</h1>"
         f"{body}</body></html>"
     )
 
@@ -113,6 +116,8 @@ def _method(action: str) -> str:
 def profile_page(
     *,
     identity: Mapping[str, Any],
+    provider_title: str,
+    times: Iterable[tuple[str, int]],
     claims: Mapping[str, Any],
     csrf_token: str,
     has_access_token: bool,
@@ -120,10 +125,15 @@ def profile_page(
     mailbox: bool,
     api_trusts_provider: bool = True,
 ) -> str:
-    """Who is signed in, the API button, the logout button."""
+    """Who is signed in (with the provider's display name), when, the API button, the logout
+    button."""
+    rows = "".join(
+        f"<tr><th>{escape(label)}</th><td>{_date_time(unix)}</td></tr>" for label, unix in times
+    )
     body = (
-        f'<p id="who">Signed in with <b>{escape(str(identity["provider_id"]))}</b> as '
+        f'<p id="who">Signed in with <b>{escape(provider_title)}</b> as '
         f"<b>{escape(str(claims.get('email') or identity['subject']))}</b></p>"
+        f'<h2>When</h2><table id="times">{rows}</table>'
         f'<h2>Identity</h2><pre id="identity">{escape(json.dumps(identity, indent=2))}</pre>'
         f'<h2>Claims</h2><pre id="claims">{escape(json.dumps(claims, indent=2))}</pre>'
         "<h2>Bearer-protected API</h2>"
@@ -135,8 +145,8 @@ def profile_page(
         )
     elif has_access_token:
         body += (
-            '<form method="get" action="/profile/api"><button id="call-api" type="submit">'
-            "Call GET /api/me with my access token</button></form>"
+            '<p><a class="button" id="call-api" href="/profile/api">'
+            "Call GET /api/me with my access token</a></p>"
         )
     else:
         body += (
@@ -176,6 +186,13 @@ def _mail_row(index: int, email: dict[str, Any]) -> str:
         f'<td><code class="otp">{escape(email.get("otp") or "")}</code></td>'
         f"<td>{anchor}</td><td>{_clock(email.get('expires_at'))}</td></tr>"
     )
+
+
+def _date_time(unix: int) -> str:
+    """``2026-12-04 22:33:47 UTC``, in a ``<time>`` element that keeps the Unix value."""
+    moment = datetime.fromtimestamp(unix, UTC)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f'<time datetime="{moment.isoformat()}" data-unix="{unix}">{text}</time>'
 
 
 def _clock(unix: Any) -> str:

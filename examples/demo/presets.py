@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -27,12 +29,15 @@ _FORM_POST_NOTE = (
 )
 
 
-def preset_providers(app_url: str) -> list[IdentityProvider]:
-    """One served fake per preset, in the order of :data:`rpkit.providers.PRESET_NAMES`."""
+def preset_providers(
+    app_url: str, port_for: Callable[[str], int] | None = None
+) -> list[IdentityProvider]:
+    """One served fake per preset, in the order of :data:`rpkit.providers.PRESET_NAMES`, each on
+    ``port_for(name)`` when that port is free (a restart keeps the issuers), else on any."""
     infos = preset_infos()
     made = []
     for name in PRESET_NAMES:
-        sock = bind_loopback(0)
+        sock = _bind(port_for(name) if port_for else 0)
         fake = getattr(fakes, fakes._MODULES_BY_PRESET[name])(
             f"http://127.0.0.1:{sock.getsockname()[1]}"
         )
@@ -45,6 +50,13 @@ def preset_providers(app_url: str) -> list[IdentityProvider]:
             IdentityProvider(config, infos[name].title, None, fake.asgi, sock, banner, fake)
         )
     return made
+
+
+def _bind(port: int) -> socket.socket:
+    try:
+        return bind_loopback(port)
+    except OSError:  # taken since the last run: the preset's sessions cannot survive anyway
+        return bind_loopback(0)
 
 
 def _client(fake: Any, name: str, app_url: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""A person signs in to the demo in headless Chromium: with the generic OP, by email to the SSO
-domain, by passwordless code or magic link read from the dev mailbox; then signs out."""
+"""A person signs in to the demo in headless Chromium: with the generic OP (choosing alice or bob
+on its login page), by email to the SSO domain, by passwordless code or magic link read from the
+dev mailbox; then signs out. With Redis, a restart of the demo keeps them signed in."""
 
 from __future__ import annotations
 
@@ -44,14 +45,22 @@ def _passwordless_ready(person: Person) -> None:
         )
 
 
-def test_signing_in_with_the_fake_op_shows_the_profile_and_calls_the_api(person: Person):
+def _fake_op_sign_in(person: Person, user: str = "alice") -> None:
+    """Home → "Sign in with the fake OP" → click ``user`` on the OP's login page → profile."""
     person.goto("/")
     person.shot("home")
     person.page.click("#login-fake")
+    person.page.wait_for_selector("#fake-op-users")
+    person.shot("fake-op-login-page")
+    person.page.click(f"#user-{user}")
     person.page.wait_for_url(re.compile(r"/profile$"))
     person.shot("profile")
 
-    assert "Signed in with fake as alice@wonderland.test" in person.text("#who")
+
+def test_signing_in_with_the_fake_op_shows_the_profile_and_calls_the_api(person: Person):
+    _fake_op_sign_in(person)
+
+    assert "Signed in with the fake OP as alice@wonderland.test" in person.text("#who")
     assert _profile_claims(person)["email"] == "alice@wonderland.test"
     assert json.loads(person.text("#identity"))["issuer"] == person.demo.op
     _assert_signed_in_cookies(person)
@@ -70,7 +79,7 @@ def test_an_email_at_the_sso_domain_signs_in_through_scalekit_sso(person: Person
     person.page.wait_for_url(re.compile(r"/profile$"))
     person.shot("profile")
 
-    assert "Signed in with scalekit as carol@sso.example" in person.text("#who")
+    assert "Signed in with Scalekit as carol@sso.example" in person.text("#who")
     claims = _profile_claims(person)
     assert claims["email"] == "carol@sso.example"
     assert json.loads(person.text("#identity"))["issuer"] == person.demo.scalekit
@@ -125,11 +134,28 @@ def test_a_magic_link_from_the_dev_mailbox_signs_in(person: Person):
     assert "rpkit_session" not in person.cookies()
 
 
-def test_signing_out_ends_the_session_and_returns_to_the_app(person: Person):
+def test_the_fake_ops_login_page_lets_the_person_sign_in_as_bob(person: Person):
     person.goto("/")
     person.page.click("#login-fake")
+    person.page.wait_for_selector("#fake-op-users")
+    assert person.page.url.startswith(person.demo.op + "/authorize?")
+    names = person.page.locator("a.fake-op-user b").all_inner_texts()
+    assert names == ["Alice Liddell", "Bob Builder"]
+
+    person.page.click("#user-bob")
     person.page.wait_for_url(re.compile(r"/profile$"))
-    person.shot("profile")
+    person.shot("bob-profile")
+
+    assert "Signed in with the fake OP as bob@builders.test" in person.text("#who")
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", person.text("#times"))
+    person.page.click("#call-api")
+    person.page.wait_for_selector("#api-result")
+    assert person.page.url == person.demo.app + "/profile/api"  # no stray "?"
+    assert json.loads(person.text("#api-result"))["body"]["subject"] == "bob"
+
+
+def test_signing_out_ends_the_session_and_returns_to_the_app(person: Person):
+    _fake_op_sign_in(person)
 
     person.navigations.clear()
     person.page.click("#logout")

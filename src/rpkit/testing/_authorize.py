@@ -1,8 +1,11 @@
-"""The fake OP's browser-facing endpoints: authorization (auto-approve) and end-session."""
+"""The fake OP's browser-facing endpoints: authorization (auto-approve, or a page to choose the
+user with ``FakeOP(choose_user=True)``) and end-session."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -11,16 +14,25 @@ import httpx
 
 from rpkit.testing._http import OAuthError, OPRequest, auto_post_form, html_response, redirect
 from rpkit.testing.knobs import apply_edits
-from rpkit.testing.registry import CodeGrant, FakeClient
+from rpkit.testing.registry import CodeGrant, FakeClient, FakeUser
 
 if TYPE_CHECKING:
     from rpkit.testing.op import FakeOP
 
 PKCE_METHODS = ("S256", "plain")
+_USER_LINK = re.compile(r'<a class="fake-op-user" data-sub="([^"]*)" href="([^"]*)"')
+_CHOOSER_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:30rem;margin:2rem auto;padding:0 1rem}"
+    "ul{list-style:none;padding:0}li{margin:.5rem 0}"
+    "a.fake-op-user{display:block;padding:.6rem .8rem;border:1px solid #bbb;border-radius:6px;"
+    "text-decoration:none;color:#222}a.fake-op-user:hover{background:#f2f2f2}"
+)
 
 
 def authorize(op: FakeOP, req: OPRequest) -> httpx.Response:
-    """Validate the authorization request, sign the current user in, and answer the RP."""
+    """Validate the authorization request, sign a user in, and answer the RP: the user the
+    ``login_hint`` names, else the current user; with ``choose_user`` and no ``login_hint``
+    (nor ``prompt=none``), a page that lets the person pick one first."""
     client = _client_for(op, req.get("client_id"))
     redirect_uri = req.get("redirect_uri")
     if redirect_uri not in client.redirect_uris:
@@ -34,7 +46,7 @@ def authorize(op: FakeOP, req: OPRequest) -> httpx.Response:
         return redirect(f"{bounce.authorization_endpoint}?{urlencode(params)}")
     response_mode = req.get("response_mode") or "query"
     try:
-        grant = _check_request(op, req, client, redirect_uri)
+        scope, challenge, method = _check_request(op, req)
     except OAuthError as error:
         req.record.outcome = str(error)
         error_params = [("error", error.error), ("error_description", error.description)]
@@ -42,6 +54,13 @@ def authorize(op: FakeOP, req: OPRequest) -> httpx.Response:
     if op.misbehave.authorize_error:
         refusal = [("error", op.misbehave.authorize_error)]
         return _deliver(op, req, redirect_uri, response_mode, refusal)
+    login_hint = req.get("login_hint")
+    if op.choose_user and not login_hint and req.get("prompt") != "none":
+        req.record.outcome = "chooser"
+        return _chooser_page(op, req, client)
+    user = op.user_for_hint(login_hint)
+    pkce = (challenge, method)
+    grant = _grant(op, req, client, redirect_uri=redirect_uri, user=user, scope=scope, pkce=pkce)
     code = secrets.token_urlsafe(32)
     op.codes[code] = grant
     result = [("code", code), *_first_login_user(op, grant)]
@@ -74,7 +93,43 @@ def _client_for(op: FakeOP, client_id: str | None) -> FakeClient:
     return client
 
 
-def _check_request(op: FakeOP, req: OPRequest, client: FakeClient, redirect_uri: str) -> CodeGrant:
+def _chooser_page(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx.Response:
+    """The login page of ``choose_user``: one link per user, each the same authorization request
+    with ``login_hint`` set to that user's ``sub``."""
+    base = str(req.url.copy_with(query=None))
+    params = [*req.query, *req.form]  # a POSTed request becomes links (GET) all the same
+    items = "".join(
+        f'<li><a class="fake-op-user" data-sub="{html.escape(user.sub)}" '
+        f'href="{html.escape(base + "?" + urlencode([*params, ("login_hint", user.sub)]))}" '
+        f'id="user-{html.escape(user.sub)}">{_user_label(user)}</a></li>'
+        for user in op.users.values()
+    )
+    body = (
+        f"<style>{_CHOOSER_STYLE}</style><h1>Sign in</h1>"
+        f"<p><code>{html.escape(client.client_id)}</code> asks <code>{html.escape(op.issuer)}"
+        "</code> to sign you in. This is a fake OpenID Provider: pick a user, no password.</p>"
+        f'<ul id="fake-op-users">{items}</ul>'
+    )
+    return html_response(body)
+
+
+def _user_label(user: FakeUser) -> str:
+    name, email = user.claims.get("name"), user.claims.get("email")
+    label = f"<b>{html.escape(str(name or user.sub))}</b>"
+    return label + (f" <small>{html.escape(str(email))}</small>" if email else "")
+
+
+def chosen_user_url(page: str, sub: str) -> str | None:
+    """The link of the ``choose_user`` page that signs ``sub`` in; None when ``page`` is not that
+    page or does not list ``sub``."""
+    for link_sub, href in _USER_LINK.findall(page):
+        if html.unescape(link_sub) == sub:
+            return html.unescape(href)
+    return None
+
+
+def _check_request(op: FakeOP, req: OPRequest) -> tuple[str, str | None, str]:
+    """Refuse a malformed request; return its scope and PKCE challenge and method."""
     if req.get("response_type") != "code":
         raise OAuthError("unsupported_response_type", "only response_type=code is supported")
     scope = req.get("scope") or ""
@@ -89,7 +144,20 @@ def _check_request(op: FakeOP, req: OPRequest, client: FakeClient, redirect_uri:
         raise OAuthError("invalid_request", f"code_challenge_method {method!r} not supported")
     for name in ("state", "nonce", "prompt", "max_age", "login_hint"):
         req.get(name)  # rejects a repeated parameter
-    user = op.user_for_hint(req.get("login_hint"))
+    return scope, challenge, method
+
+
+def _grant(
+    op: FakeOP,
+    req: OPRequest,
+    client: FakeClient,
+    *,
+    redirect_uri: str,
+    user: FakeUser,
+    scope: str,
+    pkce: tuple[str | None, str],
+) -> CodeGrant:
+    challenge, method = pkce
     return CodeGrant(
         client_id=client.client_id,
         redirect_uri=redirect_uri,

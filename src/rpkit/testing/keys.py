@@ -2,15 +2,19 @@
 
 One active private key per asymmetric algorithm (RS256, PS256, ES256, EdDSA), replaced on
 rotation, plus the key-set layouts of the OpenID Foundation RP tests for tokens without ``kid``.
+:meth:`KeyRing.export` and :meth:`KeyRing.restore` carry the private keys across a restart, so a
+fake served by a long-lived demo keeps verifying the tokens it issued before.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from joserfc.jwk import ECKey, OKPKey, RSAKey
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
 from rpkit.testing._jose import AsymmetricKey
 
@@ -99,6 +103,41 @@ class KeyRing:
             self._spares = (extras, enc)
         return self._spares
 
+    def export(self) -> dict[str, Any]:
+        """The private keys as JSON-ready data (private JWKs): the active key of each
+        algorithm, the retired keys and the rotation count, for :meth:`restore`.
+
+        The result holds private keys: keep it where the fake's users cannot read it (a demo's
+        own Redis or state file), never in a log.
+        """
+        return {
+            "generation": self.generation,
+            "active": {alg: dict(key.as_dict(private=True)) for alg, key in self.active.items()},
+            "retired": [dict(key.as_dict(private=True)) for key in self.retired],
+        }
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Sign with the keys of an earlier :meth:`export` again, ``kid`` values included, so
+        tokens issued before a restart still verify and the published JWKS is the same.
+
+        Raises:
+            ValueError: ``saved`` is not an export of a ring with the same algorithms, or a key
+                in it is not a private key.
+        """
+        try:
+            active = {str(alg): _private_key(jwk) for alg, jwk in saved["active"].items()}
+            retired = [_private_key(jwk) for jwk in saved.get("retired", [])]
+            generation = int(saved.get("generation", 0))
+        except (KeyError, TypeError, AttributeError, ValueError, JoseError) as exc:
+            msg = f"not a KeyRing export: {type(exc).__name__}"
+            raise ValueError(msg) from exc
+        if set(active) != set(self.active) or any(key.kid is None for key in active.values()):
+            msg = f"the saved keys sign {sorted(active)}, this ring signs {sorted(self.active)}"
+            raise ValueError(msg)
+        self.generation, self.active, self.retired = generation, active, retired
+        self._tag = f"g{generation}-{secrets.token_hex(3)}"
+        self._spares = None
+
     def find(self, kid: Any, alg: str) -> AsymmetricKey | None:
         """The active or retired key with ``kid``; without a ``kid``, the active key for ``alg``."""
         if kid is None:
@@ -161,6 +200,17 @@ class KeyRing:
         if layout is JWKSLayout.SINGLE_NO_KID:
             keys += [public_jwk(key, use="enc") for key in enc_keys]
         return keys
+
+
+def _private_key(jwk: Any) -> AsymmetricKey:
+    if dict(jwk).get("kty") not in ("RSA", "EC", "OKP"):
+        msg = "an exported key must be a private RSA, EC or OKP key"
+        raise ValueError(msg)
+    key = JWKRegistry.import_key(dict(jwk))
+    if not isinstance(key, RSAKey | ECKey | OKPKey) or not key.is_private:
+        msg = "an exported key must be a private RSA, EC or OKP key"
+        raise ValueError(msg)
+    return key
 
 
 def _published_params(alg: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from rpkit.testing import _issue, _resources, _routes, _tenants
+from rpkit.testing import _authorize, _issue, _resources, _routes, _tenants
 from rpkit.testing._asgi import asgi_app
 from rpkit.testing._logout import LogoutDefect, mint_logout_token
 from rpkit.testing._oauth2 import JSONSource, github_profile
@@ -53,7 +53,8 @@ discovery, no ID token, and the identity at a bearer-protected profile endpoint.
 
 
 class FakeOP:
-    """An in-process OpenID Provider that auto-approves a configured user.
+    """An in-process OpenID Provider that auto-approves a configured user (or, with
+    ``choose_user``, lets the person at the browser pick one).
 
     Args:
         issuer: the exact issuer string; endpoints live under it. With ``multi_tenant``, the
@@ -88,6 +89,11 @@ class FakeOP:
         first_login_user_field: add Apple's ``user`` parameter (JSON name and email) to the
             authorization response of each user's first login at each client.
         personality: a real provider's shapes (:mod:`rpkit.testing.providers` sets it).
+        choose_user: answer an authorization request that has no ``login_hint`` (and no
+            ``prompt=none``) with a small login page listing the users, each a link that
+            repeats the request with ``login_hint`` set to that user's ``sub``: for a person
+            trying an app by hand. :meth:`approve` follows the current user's link, so tests
+            work either way (the oracle then records two ``authorize`` requests).
 
     Raises:
         ValueError: options that contradict each other or the kind.
@@ -115,6 +121,7 @@ class FakeOP:
         echo_nonce: bool = True,
         first_login_user_field: bool = False,
         personality: Personality | None = None,
+        choose_user: bool = False,
     ) -> None:
         _routes.check_options(kind, profile=profile, multi_tenant=multi_tenant)
         self.issuer = issuer
@@ -139,6 +146,8 @@ class FakeOP:
         publishes), else None."""
         self.echo_nonce = echo_nonce
         self.first_login_user_field = first_login_user_field
+        self.choose_user = choose_user
+        """Show the login page that lists the users when no ``login_hint`` picks one."""
         self.authorization_response_iss = kind == "oidc" and not multi_tenant
         """Whether callbacks carry the RFC 9207 ``iss`` and discovery advertises it."""
         self.personality = personality or Personality()
@@ -333,8 +342,13 @@ class FakeOP:
     # -- what a browser or the OP's back channel does ----------------------------------------
     async def approve(self, authorization_url: str) -> AuthorizationResponse:
         """Visit ``authorization_url`` as the browser would and return the OP's answer: the
-        callback to deliver to the RP (or a bounce, or an error page)."""
+        callback to deliver to the RP (or a bounce, or an error page). On the login page of
+        ``choose_user``, pick the current user as a person would."""
         response = await self.handle(httpx.Request("GET", authorization_url))
+        if self.choose_user and response.status_code == 200:
+            chosen = _authorize.chosen_user_url(response.text, self.current_user.sub)
+            if chosen is not None:
+                response = await self.handle(httpx.Request("GET", chosen))
         return AuthorizationResponse.from_response(response)
 
     def logout_token(
