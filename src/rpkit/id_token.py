@@ -183,7 +183,8 @@ class TokenValidator:
                 raise Rejected("alg", f"algorithm {show(alg)} is not accepted")
             check_type(compact.header, policy.accepted_types)
             compact.verify(await self._key(policy.jwks_uri, compact.header, alg))
-            return check_access_token_claims(compact.claims(), policy, self._clock())
+            claims = compact.claims()
+            return check_access_token_claims(claims, policy, self._clock(), header=compact.header)
         except Rejected as exc:
             error = _rejection(exc, AccessTokenValidationError, jwks_uri=policy.jwks_uri)
             raise error from exc.__cause__

@@ -265,10 +265,6 @@ def test_require_rfc9068_refuses_a_header_without_typ(fake_op: FakeOP) -> None:
     assert caught.value.reason == "typ"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs TokenValidator.validate_access_token to pass header=compact.header",
-)
 async def test_require_rfc9068_refuses_a_token_without_typ_end_to_end(
     fake_op: FakeOP, validator: TokenValidator
 ) -> None:
