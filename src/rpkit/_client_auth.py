@@ -35,7 +35,7 @@ JWT_BEARER_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bea
 ASSERTION_LIFETIME = 60
 """Seconds a ``private_key_jwt`` client assertion stays valid: one request's worth."""
 
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
 def client_auth(
@@ -133,7 +133,7 @@ def s256_challenge(verifier: str) -> str:
     Raises:
         ValueError: ``verifier`` is not 43–128 unreserved characters (RFC 7636 §4.1).
     """
-    if not _VERIFIER.match(verifier):
+    if not _VERIFIER.fullmatch(verifier):
         msg = "a code_verifier is 43-128 characters of A-Z a-z 0-9 - . _ ~"
         raise ValueError(msg)
     return str(create_s256_code_challenge(verifier))

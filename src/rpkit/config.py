@@ -72,7 +72,7 @@ SYMMETRIC_PREFIX = "HS"
 ASYMMETRIC_ALGS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
-_PROVIDER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_PROVIDER_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 MAX_LEEWAY = 120
 MAX_IAT_AGE = 366 * 86400
 """Longest ``max_iat_age``: it also bounds how long a back-channel logout ``jti`` is kept."""
@@ -288,7 +288,7 @@ def _problems(config: ProviderConfig) -> list[str]:
 
 def _identity_problems(config: ProviderConfig) -> list[str]:
     problems = []
-    if not _PROVIDER_ID.match(config.id):
+    if not _PROVIDER_ID.fullmatch(config.id):
         problems.append("id must be 1-63 characters of a-z, 0-9, '_' and '-'")
     try:
         issuer = urlsplit(config.issuer)

@@ -57,7 +57,7 @@ MAX_DESCRIPTION_LENGTH = 200
 """Characters of the OP's ``error_description`` kept on an error (untrusted text)."""
 # An OAuth error code is a short ASCII word (RFC 6749 §5.2); anything else is not repeated, so a
 # hostile OP cannot smuggle a long or multi-line string into an error detail or a log line.
-_ERROR_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _UNREADABLE = "unreadable_error"
 _REDACTED = "<redacted>"
 _BEARER = "bearer"  # RFC 6750; compared case-insensitively (RFC 6749 §5.1, row 19)
@@ -366,7 +366,7 @@ def _error(config: ProviderConfig, detail: str) -> TokenExchangeError:
 
 def _safe(error: object) -> str:
     """An OP-supplied error code or token type, repeated only if it looks like one."""
-    if isinstance(error, str) and _ERROR_CODE.match(error):
+    if isinstance(error, str) and _ERROR_CODE.fullmatch(error):
         return error
     return _UNREADABLE
 

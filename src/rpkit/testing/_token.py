@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 600
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
 def token(op: FakeOP, req: OPRequest) -> httpx.Response:
@@ -209,7 +209,7 @@ def _check_pkce(challenge: str | None, method: str | None, verifier: str | None)
         if verifier is not None:
             raise OAuthError("invalid_grant", "code_verifier sent but no code_challenge was")
         return
-    if verifier is None or not _VERIFIER.match(verifier):
+    if verifier is None or not _VERIFIER.fullmatch(verifier):
         raise OAuthError("invalid_grant", "code_verifier missing or malformed (RFC 7636 §4.1)")
     derived = b64url(hashlib.sha256(verifier.encode()).digest()) if method == "S256" else verifier
     if not hmac.compare_digest(derived, challenge):
