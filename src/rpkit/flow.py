@@ -64,6 +64,10 @@ __all__ = [
 TRANSACTION_TTL = 600
 """Seconds a login transaction lives (ten minutes)."""
 _KEY_PREFIX = "rpkit:txn:"
+_NO_LOGIN = (
+    "no sign-in is in progress in this browser for this provider (a bookmarked, reloaded or "
+    "forwarded callback)"
+)
 _FRONT_CHANNEL_TOKENS = ("id_token", "access_token", "token", "refresh_token")
 _PROMPTS = frozenset({"none", "login", "consent", "select_account", "create"})
 _PROMPT = re.compile(r"[a-z_]{1,14}(?: [a-z_]{1,14}){0,4}")
@@ -349,11 +353,17 @@ async def take_transaction(
         MalformedParameterError,
         OversizedParameterError,
         ResponseIssuerError,
-    ):
+    ) as exc:
         # A code response bound to this browser's login is a failed login: clear it. An error
         # response proves nothing about who sent it and must not cancel the login (row 13).
         if not any(name == "error" for name, _ in params):
-            await _discard_bound(store, config, params, binding)
+            found = await _discard_bound(store, config, params, binding)
+        else:
+            found = await _bound_pending(store, config, params, binding)
+        if isinstance(exc, ResponseIssuerError) and not found:
+            # A bookmarked or reloaded callback: say that no login is in progress, not that
+            # the issuer was wrong (both refuse it before any token request).
+            raise InvalidStateError(_NO_LOGIN) from exc
         raise
     transaction = await _take_transaction(store, config, values.get("state"), now, binding)
     return transaction, values
@@ -475,14 +485,38 @@ async def _discard_bound(
     config: ProviderConfig,
     params: Sequence[tuple[str, str]],
     binding: str | None,
-) -> None:
+) -> bool:
+    """Clear this browser's pending login the callback names; whether there was one."""
+    states = await _bound_states(store, config, params, binding)
+    for state in states:
+        await store.delete(_KEY_PREFIX + state)
+    return bool(states)
+
+
+async def _bound_pending(
+    store: KeyValueStore,
+    config: ProviderConfig,
+    params: Sequence[tuple[str, str]],
+    binding: str | None,
+) -> bool:
+    """Whether the callback names a login of this provider and browser still in progress."""
+    return bool(await _bound_states(store, config, params, binding))
+
+
+async def _bound_states(
+    store: KeyValueStore,
+    config: ProviderConfig,
+    params: Sequence[tuple[str, str]],
+    binding: str | None,
+) -> list[str]:
+    found = []
     for state in {value for name, value in params if name == "state" and is_issued_state(value)}:
         stored = await store.get(_KEY_PREFIX + state)
         if stored is None:
             continue
-        transaction = msgspec.json.decode(stored, type=Transaction)
-        if _belongs(transaction, config, binding):
-            await store.delete(_KEY_PREFIX + state)
+        if _belongs(msgspec.json.decode(stored, type=Transaction), config, binding):
+            found.append(state)
+    return found
 
 
 def _belongs(transaction: Transaction, config: ProviderConfig, binding: str | None) -> bool:

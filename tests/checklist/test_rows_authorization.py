@@ -473,7 +473,9 @@ async def test_bad_code_response_from_another_browser_leaves_the_pending_login_a
     with fake_op.misbehaving(callback_iss="wrong"):
         request, callback = await harness.start(binding="browser-y")
 
-    await refused_unbound(harness, ResponseIssuerError, callback, request, binding="browser-x")
+    # Refused before the token endpoint; this browser has no login in progress, so it is told
+    # that (invalid_state), not that the issuer was wrong.
+    await refused_unbound(harness, InvalidStateError, callback, request, binding="browser-x")
 
     assert fake_op.oracle.count("token") == 0
     result = await genuine_response_completes(harness, request, binding="browser-y")

@@ -127,7 +127,10 @@ def expected(  # noqa: PLR0911 - one return per documented check, in their order
         error = DuplicateParameterError if repeated else unbounded or ResponseIssuerError
         # A code response clears this browser's login; an error response proves nothing.
         sent_states = {value for name, value in params if name == "state"}
-        cleared = "error" not in values and state in sent_states and belongs
+        pending = scenario.stored and state in sent_states and belongs
+        cleared = "error" not in values and pending
+        if error is ResponseIssuerError and not pending:
+            error = InvalidStateError  # no login in progress here: said so, not "wrong iss"
         return Expected(error, scenario.stored and not cleared)
     sent = values.get("state", "")
     if len(sent) != 43 or not set(sent) <= B64URL:  # never issued: not looked up

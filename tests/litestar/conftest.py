@@ -20,6 +20,8 @@ from rpkit.litestar.session import SessionData
 from rpkit.testing import FakeClient, FakeOP
 
 BASE = "https://app.rpkit.test"
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+"""What a browser sends on a navigation: rpkit answers it with HTML pages, not problem details."""
 SECRET = "test-secret-" + "x" * 32
 
 
@@ -96,6 +98,7 @@ class Browser:
 async def browser(fake_op: FakeOP) -> AsyncIterator[Browser]:
     app, _ = make_app(fake_op)
     async with AsyncTestClient(app, base_url=BASE) as client:
+        client.headers["accept"] = BROWSER_ACCEPT
         yield Browser(client, fake_op)
 
 
@@ -108,6 +111,7 @@ async def open_browser(fake_op: FakeOP) -> AsyncIterator[Callable[..., Awaitable
         async def open_(**config: Any) -> Browser:
             app, _ = make_app(fake_op, **config)
             client = await stack.enter_async_context(AsyncTestClient(app, base_url=BASE))
+            client.headers["accept"] = BROWSER_ACCEPT
             return Browser(client, fake_op)
 
         yield open_

@@ -21,6 +21,8 @@ from rpkit.litestar.session import SessionData
 from rpkit.testing import FakeOP
 
 BASE = "https://app.rpkit.test"
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+"""What a browser sends on a navigation: rpkit answers it with HTML pages, not problem details."""
 SECRET = "preset-secret-" + "x" * 32
 
 
@@ -131,6 +133,7 @@ async def open_preset() -> AsyncIterator[Callable[..., Awaitable[PresetBrowser]]
             plugin = RPKitPlugin(RPKitConfig(**(settings | options)), http_transport=transport)
             app = Litestar([me, session], plugins=[plugin])
             client = await stack.enter_async_context(AsyncTestClient(app, base_url=BASE))
+            client.headers["accept"] = BROWSER_ACCEPT
             return PresetBrowser(client, fake, config.id, plugin)
 
         yield open_

@@ -42,7 +42,8 @@ STATUS_AND_MESSAGE: tuple[tuple[type[errors.RPKitError], int, str], ...] = (
     (
         errors.InvalidStateError,
         400,
-        "This sign-in link has expired or was already used. Please start again.",
+        "No sign-in is in progress here, or this sign-in link has expired or was already "
+        "used. Please start again.",
     ),
     (errors.AuthorizationResponseError, 400, "The identity provider did not sign you in."),
     (errors.OversizedParameterError, 400, "The sign-in request was not valid. Please start again."),
@@ -100,7 +101,7 @@ def error_response(
     login = login_redirect(request, exc, login_page=login_page)
     if login is not None:
         return login
-    if _wants_json(request):
+    if not _prefers_html(request):
         problem = {
             "type": f"https://rpkit.dev/errors/{exc.code}",
             "title": message,
@@ -114,14 +115,27 @@ def error_response(
     if error_page is not None:
         location = f"{error_page}?{urlencode({'error': exc.code})}"
         return Redirect(location, status_code=303, headers=headers)
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Sign-in problem</title>"
-        "<meta name='referrer' content='no-referrer'></head><body>"
-        f"<h1>Sign-in problem</h1><p>{html.escape(message)}</p>"
-        f"<p><small>Error code: <code>{html.escape(exc.code)}</code></small></p>"
-        "<p><a href='/'>Back to the start</a></p></body></html>"
+    page = ERROR_PAGE.format(
+        message=html.escape(message),
+        code=html.escape(exc.code),
+        start=html.escape(login_page or "/"),
     )
     return Response(page, status_code=status, media_type="text/html", headers=headers)
+
+
+ERROR_PAGE = (
+    "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+    "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+    "<meta name='referrer' content='no-referrer'><title>Sign-in problem</title>"
+    "<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;"
+    "padding:0 1rem;line-height:1.5;color:#222}}code{{background:#f3f3f3;padding:0 .2em}}"
+    "</style></head><body><h1>Sign-in problem</h1><p>{message}</p>"
+    "<p><small>Error code: <code>{code}</code></small></p>"
+    "<p><a href='{start}'>Back to the start</a></p></body></html>"
+)
+"""rpkit's own error page (``message``, ``code`` and the ``start`` link, HTML-escaped). It links
+to the app's ``login_page`` (else ``/``), never to the guarded page that failed. For a page of
+your own, set ``RPKitConfig.error_page``: browsers are redirected there with ``?error=<code>``."""
 
 
 def private_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -150,7 +164,7 @@ def login_redirect(
     """For a browser's page load (an HTML ``GET``) that a guard refused for want of a (recent
     enough) login: a 303 to the login route, with ``return_to`` the current path and query when
     it is safe, and ``prompt=login`` and ``max_age`` for a step-up. None otherwise."""
-    wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+    wants_page = request.method == "GET" and _prefers_html(request)
     if not wants_page or not isinstance(exc, errors.NotSignedInError | errors.StepUpRequiredError):
         return None
     if exc.provider_id is None and login_page is None:
@@ -168,9 +182,31 @@ def login_redirect(
     return Redirect(target, status_code=303, headers=NO_STORE)
 
 
-def _wants_json(request: Request[Any, Any, Any]) -> bool:
+def _prefers_html(request: Request[Any, Any, Any]) -> bool:
+    """Whether the client prefers an HTML page to problem details: ``text/html`` (or XHTML)
+    listed with a quality at least that of any JSON type. Browsers send that; ``curl``, httpx
+    and urllib send ``*/*`` and get problem details. The back-channel endpoint never gets HTML."""
     handler = request.scope.get("route_handler")
     if getattr(handler, "name", None) == "rpkit:backchannel-logout":
-        return True  # a server-to-server call: no HTML page, whatever it accepts
-    accept = request.headers.get("accept", "")
-    return "json" in accept and "text/html" not in accept
+        return False  # a server-to-server call: no HTML page, whatever it accepts
+    html_q = json_q = 0.0
+    for part in request.headers.get("accept", "").split(",")[:32]:
+        media, _, params = part.strip().partition(";")
+        quality = _quality(params)
+        media = media.strip().lower()
+        if media in ("text/html", "application/xhtml+xml"):
+            html_q = max(html_q, quality)
+        elif media == "application/json" or media.endswith("+json"):
+            json_q = max(json_q, quality)
+    return html_q > 0 and html_q >= json_q
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return min(max(float(value.strip()), 0.0), 1.0)
+            except ValueError:
+                return 0.0
+    return 1.0

@@ -1,0 +1,81 @@
+"""Who gets HTML and who gets problem details, what a bookmarked callback says, and rpkit's own
+error page."""
+
+from __future__ import annotations
+
+import pytest
+from litestar import get
+from litestar.testing import AsyncTestClient
+
+from rpkit.litestar import requires_login
+from rpkit.testing import FakeOP
+
+from .conftest import BASE, BROWSER_ACCEPT, Browser, make_app
+
+
+@get("/private", guards=[requires_login()])
+async def private() -> str:
+    return "secret"
+
+
+def app_for(fake_op: FakeOP, **config: object) -> AsyncTestClient:
+    app, _ = make_app(fake_op, **config)
+    app.register(private)
+    return AsyncTestClient(app, base_url=BASE)
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [None, "*/*", "application/json", "text/html;q=0.1, application/json", "text/plain"],
+)
+async def test_api_clients_get_problem_details(fake_op: FakeOP, accept: str | None):
+    headers = {"accept": accept} if accept is not None else {}
+    async with app_for(fake_op) as client:
+        if accept is None:
+            client.headers.pop("accept", None)
+        refused = await client.get("/private", headers=headers, follow_redirects=False)
+
+    assert refused.status_code == 401
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "login_required"
+
+
+@pytest.mark.parametrize(
+    "accept", [BROWSER_ACCEPT, "text/html", "application/json;q=0.5, text/html;q=0.9"]
+)
+async def test_browsers_get_a_page_or_the_login(fake_op: FakeOP, accept: str):
+    async with app_for(fake_op) as client:
+        refused = await client.get("/private", headers={"accept": accept}, follow_redirects=False)
+
+    # one provider: the browser is sent to its login instead of a 401 page
+    assert refused.status_code == 303
+    assert refused.headers["location"].startswith("/auth/login/fake")
+
+
+async def test_a_bookmarked_callback_says_no_sign_in_is_in_progress(fake_op: FakeOP):
+    async with app_for(fake_op) as client:
+        browser = Browser(client, fake_op)
+        client.headers["accept"] = BROWSER_ACCEPT
+        started = await browser.start_login()
+        callback = await fake_op.approve(started.headers["location"])
+        assert (await browser.deliver(callback)).status_code == 303
+        # the same callback URL, later, without iss (as bookmarked by hand) and after login
+        bookmarked = callback.location.split("&iss=")[0].replace("iss=", "x=")
+        again = await client.get(bookmarked, follow_redirects=False)
+
+    assert again.status_code == 400
+    assert "invalid_state" in again.text
+    assert "No sign-in is in progress" in again.text
+    assert fake_op.oracle.count("token") == 1
+
+
+async def test_the_error_page_is_readable_on_a_phone_and_never_links_to_a_guarded_page(
+    fake_op: FakeOP,
+):
+    async with app_for(fake_op, login_page="/choose") as client:
+        page = await client.get("/auth/callback/fake?state=x", headers={"accept": BROWSER_ACCEPT})
+
+    assert page.status_code == 400
+    assert "<meta name='viewport'" in page.text
+    assert "<style>" in page.text
+    assert "href='/choose'" in page.text
