@@ -31,6 +31,7 @@ import msgspec
 from rpkit import flow, logout
 from rpkit._frozen import freeze
 from rpkit._log import get_logger
+from rpkit._outbound import DEFAULT_TIMEOUT
 from rpkit.config import ProviderConfig
 from rpkit.discovery import DiscoveryCache, ProviderMetadata
 from rpkit.errors import (
@@ -163,12 +164,16 @@ class RelyingParty:
 
     Args:
         providers: the provider configurations; ids must be unique.
-        http: the application's pooled HTTP client (timeouts and limits are its own).
+        http: the application's pooled HTTP client; rpkit never follows its redirects and
+            bounds its timeouts with ``outbound_timeout``.
         store: where transactions, logout states and replay caches live. The in-memory default
             is correct for one worker only.
         clock: wall-clock seconds (injectable for tests).
         lock_factory: returns an async lock for a session key, to make refresh single-flight
             across workers; in-process single-flight is always on.
+        outbound_timeout: seconds a request to a provider may take in all (discovery, keys,
+            token, UserInfo, profile), whatever ``http``'s own timeouts; rpkit never follows
+            ``http``'s redirects either (see :mod:`rpkit._outbound`).
     """
 
     def __init__(
@@ -181,17 +186,20 @@ class RelyingParty:
         discovery: DiscoveryCache | None = None,
         jwks: JWKSCache | None = None,
         lock_factory: LockFactory | None = None,
+        outbound_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.providers: Mapping[str, ProviderConfig] = MappingProxyType(_by_id(providers))
         # Not `store or ...`: an empty MemoryStore is falsy (it has __len__), and replacing it
         # would silently un-share transactions and replay caches with the caller's store.
         self.store = store if store is not None else MemoryStore()
         self.clock = clock
-        self.discovery = discovery or DiscoveryCache(http)
-        self.jwks = jwks or JWKSCache(http)
+        timeout = outbound_timeout
+        self.discovery = discovery or DiscoveryCache(http, timeout=timeout)
+        self.jwks = jwks or JWKSCache(http, timeout=timeout)
         self.validator = TokenValidator(self.jwks, clock=clock)
-        self.tokens = TokenClient(http, clock=clock)
-        self.userinfo = UserInfoClient(http)
+        self.tokens = TokenClient(http, clock=clock, timeout=timeout)
+        self.userinfo = UserInfoClient(http, timeout=timeout)
+        self._timeout = timeout
         self._http = http
         self._lock_factory = lock_factory
         self._refreshing: dict[str, asyncio.Task[RefreshResult]] = {}
@@ -308,7 +316,12 @@ class RelyingParty:
             id_token = await self._login_id_token(config, metadata, tokens, transaction)
             userinfo = await self._userinfo(config, metadata, tokens, id_token)
             claims = id_token.claims
-        fetch = profile_fetcher(self._http, metadata.userinfo_endpoint or "", tokens.access_token)
+        fetch = profile_fetcher(
+            self._http,
+            metadata.userinfo_endpoint or "",
+            tokens.access_token,
+            timeout=self._timeout,
+        )
         source = IdentitySource(
             provider_id=config.id,
             issuer=id_token.iss if id_token else config.issuer,
@@ -332,7 +345,12 @@ class RelyingParty:
         self, config: ProviderConfig, metadata: ProviderMetadata, tokens: TokenSet
     ) -> Mapping[str, Any]:
         """The OAuth 2.0-only provider's profile: a JSON object, read-only."""
-        fetch = profile_fetcher(self._http, metadata.userinfo_endpoint or "", tokens.access_token)
+        fetch = profile_fetcher(
+            self._http,
+            metadata.userinfo_endpoint or "",
+            tokens.access_token,
+            timeout=self._timeout,
+        )
         document = await fetch(metadata.userinfo_endpoint or "")
         if not isinstance(document, dict):
             msg = f"the profile must be a JSON object, got {type(document).__name__}"

@@ -530,3 +530,16 @@ async def test_a_slow_provider_times_out_at_rpkits_deadline_on_a_client_without_
 
     assert time.monotonic() - started < 3
     assert fake_op.oracle.count(endpoint) == 1
+
+
+async def test_relying_party_bounds_every_request_with_its_outbound_timeout(fake_op):
+    from rpkit.client import RelyingParty
+    from rpkit.errors import DiscoveryError
+
+    fake_op.misbehave.latency = {"discovery": 5.0}
+    http = httpx.AsyncClient(transport=fake_op.transport(), timeout=None)
+    rp = RelyingParty([fake_op.provider_config()], http=http, outbound_timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(DiscoveryError):
+        await rp.begin_login("fake", redirect_uri="https://app.example/cb")
+    assert time.monotonic() - started < 3
