@@ -537,7 +537,7 @@ async def test_relying_party_bounds_every_request_with_its_outbound_timeout(fake
     from rpkit.errors import DiscoveryError
 
     fake_op.misbehave.latency = {"discovery": 5.0}
-    http = httpx.AsyncClient(transport=fake_op.transport(), timeout=None)
+    http = httpx.AsyncClient(transport=fake_op.transport(), timeout=None)  # noqa: S113 - the permissive client on purpose
     rp = RelyingParty([fake_op.provider_config()], http=http, outbound_timeout=0.2)
     started = time.monotonic()
     with pytest.raises(DiscoveryError):
