@@ -19,6 +19,7 @@ import msgspec
 from litestar import Request, Response, Router, get, post, route
 from litestar.response import Redirect
 
+from rpkit._log import get_logger
 from rpkit.client import Identity
 from rpkit.errors import PermissionDeniedError
 from rpkit.flow import safe_return_to
@@ -319,7 +320,13 @@ def build_router(plugin: ScalekitLitestarPlugin) -> Router:
         if email is None and not any(asked[k] for k in _ROUTING[:3]):
             raise InvalidEmailError
         login = await routes.env(request).router.route(email=email, **asked)
-        if sends and login.kind == "hosted" and email:
+        passwordless = bool(sends and login.kind == "hosted" and email)
+        get_logger(provider=plugin.provider_id).info(
+            "rpkit.scalekit.login_routed",
+            kind="passwordless" if passwordless else login.kind,
+            reason=login.reason,
+        )
+        if passwordless:
             return await routes.send(request, handle, values, json=body.json)
         return await routes.begin_sso(request, login, destination, json=body.json)
 

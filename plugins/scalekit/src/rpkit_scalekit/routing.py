@@ -257,8 +257,8 @@ class LoginRouter:
             route = await self._hook(request, route)
             if not isinstance(route, LoginRoute):
                 raise TypeError("a route hook must return a LoginRoute")
-        self._log.info(
-            "rpkit.scalekit.login_routed",
+        self._log.debug(
+            "rpkit.scalekit.route_decided",
             kind=route.kind,
             reason=route.reason,
             domain=request.domain,

@@ -303,5 +303,5 @@ async def test_the_email_is_never_logged(router, connections):
     with capture_logs() as logs:
         await router.route(email="ada.lovelace@example.com")
 
-    assert any(event["event"] == "rpkit.scalekit.login_routed" for event in logs)
+    assert any(event["event"] == "rpkit.scalekit.route_decided" for event in logs)
     assert "ada.lovelace" not in repr(logs)

@@ -186,3 +186,15 @@ async def test_a_text_plain_post_is_refused_unread(browser: Browser) -> None:
 
     assert refused.status_code == 400
     assert browser.fake.recording.count("passwordless_send") == 0
+
+
+async def test_the_routing_log_names_what_happened_passwordless_or_sso(browser: Browser) -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        await browser.post("/start", email=EMAIL, return_to="/inbox")
+        await browser.post("/start", email="ada@acme.test")
+
+    routed = [e for e in logs if e["event"] == "rpkit.scalekit.login_routed"]
+    assert [e["kind"] for e in routed] == ["passwordless", "connection"]
+    assert EMAIL not in repr(logs)
