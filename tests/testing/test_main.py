@@ -60,3 +60,27 @@ def test_serve_runs_a_presets_fake(provider):
             assert httpx.get(lines["discovery"], timeout=5).status_code == 200
     finally:
         assert _stop(process) == 0
+
+
+def test_serve_can_show_the_user_chooser():
+    process, lines = _serve("--choose-user")
+    try:
+        discovery = httpx.get(lines["discovery"], timeout=5).json()
+        page = httpx.get(
+            discovery["authorization_endpoint"],
+            params={
+                "response_type": "code",
+                "client_id": lines["client_id"],
+                "redirect_uri": "https://app.rpkit.test/auth/callback/fake",
+                "scope": "openid",
+                "state": "s" * 43,
+                "code_challenge": "c" * 43,
+                "code_challenge_method": "S256",
+            },
+            timeout=5,
+        )
+        assert page.status_code == 200
+        assert 'id="user-alice"' in page.text
+        assert 'id="user-bob"' in page.text
+    finally:
+        assert _stop(process) == 0

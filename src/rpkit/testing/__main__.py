@@ -35,6 +35,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="serve this preset's fake (rpkit.testing.providers) instead of the generic fake OP",
     )
     serve.add_argument(
+        "--choose-user",
+        action="store_true",
+        help="show a page listing the users when the login names none (the generic fake OP)",
+    )
+    serve.add_argument(
         "--redirect-uri",
         action="append",
         default=[],
@@ -46,10 +51,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _fake(base: str, provider: str | None) -> FakeOP:
+def _fake(base: str, provider: str | None, *, choose_user: bool) -> FakeOP:
     if provider is None:
-        return FakeOP(base)
-    fake: FakeOP = getattr(preset_fakes, preset_fakes._MODULES_BY_PRESET[provider])(base)
+        return FakeOP(base, choose_user=choose_user)
+    fake_class = getattr(preset_fakes, preset_fakes._MODULES_BY_PRESET[provider])
+    fake: FakeOP = fake_class(base, choose_user=choose_user)
     return fake
 
 
@@ -71,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     sock = bind_loopback(args.port)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    fake = _fake(base, args.provider)
+    fake = _fake(base, args.provider, choose_user=args.choose_user)
     client = _register(fake, args)
     server = ServerThread(fake.asgi, sock)
     server.start()

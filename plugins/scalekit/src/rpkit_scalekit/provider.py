@@ -24,9 +24,10 @@ from types import MappingProxyType
 import httpx
 
 from rpkit._log import get_logger
+from rpkit._outbound import DEFAULT_TIMEOUT
 from rpkit.access_token import AccessTokenPolicy
 from rpkit.config import ProviderConfig
-from rpkit.discovery import DiscoveryCache, ProviderMetadata
+from rpkit.discovery import MAX_DISCOVERY_BYTES, DiscoveryCache, ProviderMetadata
 from rpkit.errors import ConfigurationError, DiscoveryError
 from rpkit.hooks import ProviderHooks
 from rpkit_scalekit.routing import LoginHintRouting
@@ -168,6 +169,9 @@ class ScalekitDiscoveryCache(DiscoveryCache):
         fallback_ttl: seconds the fallback is served before discovery is tried again.
         ttl: see :class:`~rpkit.discovery.DiscoveryCache`.
         retry_after: see :class:`~rpkit.discovery.DiscoveryCache`.
+        max_bytes: the largest discovery document read, as for
+            :class:`~rpkit.discovery.DiscoveryCache`.
+        timeout: seconds the discovery request may take in all.
         clock: monotonic seconds; injectable for tests.
     """
 
@@ -179,9 +183,18 @@ class ScalekitDiscoveryCache(DiscoveryCache):
         fallback_ttl: float = 3600,
         ttl: float = 3600,
         retry_after: float = 30,
+        max_bytes: int = MAX_DISCOVERY_BYTES,
+        timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(http, ttl=ttl, retry_after=retry_after, clock=clock)
+        super().__init__(
+            http,
+            ttl=ttl,
+            retry_after=retry_after,
+            max_bytes=max_bytes,
+            timeout=timeout,
+            clock=clock,
+        )
         if fallback_ttl <= 0:
             raise ConfigurationError("ScalekitDiscoveryCache needs fallback_ttl > 0")
         self._fallbacks = {config.issuer: documented_metadata(config) for config in fallback_for}
