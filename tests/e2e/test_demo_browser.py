@@ -190,3 +190,19 @@ def test_a_preset_fake_signs_in_and_out_in_the_browser(person: Person, preset: s
     person.page.wait_for_url(re.compile(r"/(\?signed_out=1)?$|/auth/logout/callback$"))
     person.shot(f"{preset}-signed-out")
     assert "rpkit_session" not in person.cookies()
+
+
+def test_back_after_signing_out_never_shows_the_signed_in_pages(person: Person):
+    _fake_op_sign_in(person)
+    person.goto("/")
+    assert "Signed in as" in person.page.content()
+
+    person.page.goto(person.demo.app + "/profile")
+    person.page.click("#logout")
+    person.page.wait_for_url(re.compile(r"/\?signed_out=1$"))
+    person.page.go_back()
+    person.page.wait_for_load_state()
+    person.shot("back-after-logout")
+
+    assert "Signed in as" not in person.page.content()
+    assert "alice@wonderland.test" not in person.page.content()
