@@ -9,6 +9,7 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+command -v wrk >/dev/null || need+=(wrk)
 if ((${#need[@]})); then
     as_root=()
     [ "$(id -u)" -eq 0 ] || as_root=(sudo)

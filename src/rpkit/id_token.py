@@ -44,6 +44,7 @@ from rpkit._jwt import (
     subject,
 )
 from rpkit._log import get_logger
+from rpkit.access_cache import DEFAULT_ACCESS_TOKEN_CACHE_SIZE, VerifiedTokenCache
 from rpkit.access_token import AccessToken, AccessTokenPolicy, check_access_token_claims
 from rpkit.config import ProviderConfig
 from rpkit.discovery import ProviderMetadata
@@ -119,11 +120,30 @@ class TokenValidator:
     Args:
         jwks: the application's key cache.
         clock: wall-clock seconds since the epoch; injectable for tests.
+        access_token_cache_size: how many verified access tokens to keep
+            (:class:`~rpkit.access_cache.VerifiedTokenCache`, about 2.5 KiB each), so that a
+            token seen again skips its signature verification while the clock, its key and the
+            policy's scopes are still checked on every use. 0 turns the cache off: every call
+            verifies the signature. ID, logout and UserInfo tokens are never cached.
     """
 
-    def __init__(self, jwks: JWKSCache, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        jwks: JWKSCache,
+        *,
+        clock: Callable[[], float] = time.time,
+        access_token_cache_size: int = DEFAULT_ACCESS_TOKEN_CACHE_SIZE,
+    ) -> None:
         self._jwks = jwks
         self._clock = clock
+        self._access_cache = (
+            VerifiedTokenCache(jwks, access_token_cache_size) if access_token_cache_size else None
+        )
+
+    @property
+    def access_token_cache(self) -> VerifiedTokenCache | None:
+        """The verified access-token cache, or None when it is turned off."""
+        return self._access_cache
 
     async def validate_id_token(
         self,
@@ -172,22 +192,83 @@ class TokenValidator:
     async def validate_access_token(self, token: str, policy: AccessTokenPolicy) -> AccessToken:
         """Validate a bearer access token for an API.
 
+        A token this validator already accepted under the same ``policy`` object comes from
+        the verified-token cache (:mod:`rpkit.access_cache`) without a second signature
+        verification, as long as it has not reached ``exp``, its ``nbf`` and ``iat`` still hold,
+        the key that verified it is still in the fresh key set, and the policy's
+        ``required_scopes`` are granted; anything else validates it in full.
+
         Raises:
             AccessTokenValidationError: ``reason="scope"`` when a required scope is missing
                 (answer 403), any other reason for an invalid token (answer 401).
         """
+        cache = self._access_cache
+        key = None if cache is None else cache.key(token, policy)
+        if cache is None or key is None:  # off, or refused before any decoding
+            return (await self._access_token(token, policy))[0]
+        now = self._clock()
+        cached = cache.get(key, policy, now)
+        if cached is not None:
+            return cached
+        # Another task is verifying these very bytes: wait for it, and validate only if it
+        # ended without keeping the token (cancelled, or past exp) and nobody else took over.
+        while (flight := cache.flight(key)) is not None:
+            refusal = await cache.wait(flight)
+            if refusal is not None:
+                raise AccessTokenValidationError(refusal.reason, refusal.detail) from (
+                    refusal.__cause__
+                )
+            now = self._clock()
+            cached = cache.get(key, policy, now)
+            if cached is not None:
+                return cached
+        cache.take_off(key)  # no await since the loop's check: this task alone validates
+        refusal = None
+        try:
+            access, verified_with, nbf = await self._access_token(token, policy)
+        except AccessTokenValidationError as exc:
+            refusal = exc
+            raise
+        else:
+            cache.put(key, access, policy, verified_with, nbf, now=self._clock())
+        finally:
+            cache.land(key, refusal)
+        return access
+
+    async def _access_token(
+        self, token: str, policy: AccessTokenPolicy
+    ) -> tuple[AccessToken, VerificationKey, int | None]:
+        """Every check of an access token; returns it, the key that verified it and its
+        ``nbf`` (None when absent)."""
         try:
             compact = parse_compact(token)
             alg = compact.alg
             if alg not in policy.algorithms:
                 raise Rejected("alg", f"algorithm {show(alg)} is not accepted")
             check_type(compact.header, policy.accepted_types)
-            compact.verify(await self._key(policy.jwks_uri, compact.header, alg))
+            try:
+                key = await self._jwks.key_for(policy.jwks_uri, compact.header, alg)
+            except JWKSError as exc:
+                raise Rejected("key", exc.detail) from exc
+            compact.verify(key)
             claims = compact.claims()
-            return check_access_token_claims(claims, policy, self._clock(), header=compact.header)
+            now = self._clock()
+            access = check_access_token_claims(claims, policy, now, header=compact.header)
+            return access, key, integer(claims, "nbf") if "nbf" in claims else None
         except Rejected as exc:
             error = _rejection(exc, AccessTokenValidationError, jwks_uri=policy.jwks_uri)
             raise error from exc.__cause__
+
+    def cached_access_token(self, token: str, policy: AccessTokenPolicy) -> AccessToken | None:
+        """``token`` from the verified-token cache, when this validator already accepted these
+        exact bytes under this very ``policy`` and every per-use check of
+        :meth:`validate_access_token`'s cache hit passes now; otherwise None (then validate it).
+        Never verifies, fetches or logs."""
+        cache = self._access_cache
+        key = None if cache is None else cache.key(token, policy)
+        if cache is None or key is None:
+            return None
+        return cache.get(key, policy, self._clock())
 
     async def validate_logout_token(
         self, token: str, *, config: ProviderConfig, metadata: ProviderMetadata

@@ -215,6 +215,19 @@ class JWKSCache:
         cached = self._sets.get(jwks_uri)
         return len(cached.candidates) if cached else 0
 
+    def holds(self, jwks_uri: str, key: VerificationKey) -> bool:
+        """Whether ``key``, as :meth:`key_for` returned it, is in the fresh set cached for
+        ``jwks_uri``. False once that set has expired or been replaced (a refetch after a
+        rotation or an unknown ``kid``), even when the new set publishes the same key again.
+        Read-only: never fetches."""
+        keys = self._sets.get(jwks_uri)
+        if keys is None or self._clock() >= keys.expires_at:
+            return False
+        for candidate in keys.candidates:  # noqa: SIM110 - every cache hit: no generator
+            if candidate.key is key:
+                return True
+        return False
+
     def invalidate(self, jwks_uri: str) -> None:
         """Forget the cached set; the next lookup fetches it again."""
         self._sets.pop(jwks_uri, None)

@@ -82,3 +82,20 @@ async def test_the_plugin_sweeps_abandoned_logins_out_of_memory_stores(fake_op: 
                 break
             await asyncio.sleep(0.02)
         assert flows._store == {}
+
+
+async def test_a_deleted_session_stays_deleted_after_the_sweeper_ran():
+    """MemoryStore.delete_expired() replaces its dict; the adapter's fast read must follow it,
+    or a logged-out session would still be found (found by bench/logins.py)."""
+    from litestar.stores.memory import MemoryStore as LitestarMemoryStore
+
+    from rpkit.litestar._store import LitestarKeyValueStore
+
+    memory = LitestarMemoryStore()
+    adapter = LitestarKeyValueStore(memory)
+    await adapter.set("rpkit:session:abc", b"session", 3600)
+    await memory.delete_expired()
+    await adapter.delete("rpkit:session:abc")
+
+    assert await adapter.get("rpkit:session:abc") is None
+    assert await memory.get("rpkit:session:abc") is None

@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Iterator
 from typing import Any
 
-from litestar.stores.base import StorageObject, Store
+from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 
 from rpkit.errors import StoreError
@@ -71,12 +71,11 @@ class LitestarKeyValueStore:
         self.store = store
         self._lock = asyncio.Lock()
         self._redis: Any = atomic_client(store)
-        self._memory: dict[str, StorageObject] | None = (
-            store._store if type(store) is MemoryStore else None
-        )
-        """A MemoryStore's dict, read without its lock: ``MemoryStore.get`` takes an anyio lock
-        and yields to the event loop on every read, a third of a session route's cost, although
-        nothing awaits between its lookup and its expiry check. Reads that miss or find an
+        self._memory: MemoryStore | None = store if type(store) is MemoryStore else None
+        """A MemoryStore whose dict is read without its lock: ``MemoryStore.get`` takes an
+        anyio lock and yields to the event loop on every read, a third of a session route's
+        cost, although nothing awaits between its lookup and its expiry check. The dict is
+        looked up on every read: ``delete_expired()`` replaces it. Reads that miss or find an
         expired entry go through ``get``, which also evicts."""
 
     def _key(self, key: str) -> str:
@@ -84,7 +83,7 @@ class LitestarKeyValueStore:
 
     async def get(self, key: str) -> bytes | None:
         if self._memory is not None:
-            held = self._memory.get(key)
+            held = self._memory._store.get(key)
             if held is not None and not held.expired:
                 return held.data
         with store_failures_as_errors("read"):

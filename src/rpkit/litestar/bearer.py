@@ -41,6 +41,7 @@ import httpx
 import msgspec
 from litestar.connection import ASGIConnection
 from litestar.middleware import DefineMiddleware
+from litestar.middleware._utils import should_bypass_middleware
 from litestar.middleware.authentication import (
     AbstractAuthenticationMiddleware,
     AuthenticationResult,
@@ -50,8 +51,8 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.security.base import AbstractSecurityConfig
 from litestar.utils.sync import ensure_async_callable
 
-from rpkit._json import decode as decode_json
 from rpkit._log import get_logger
+from rpkit.access_cache import DEFAULT_ACCESS_TOKEN_CACHE_SIZE
 from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.config import TENANT_PLACEHOLDER
 from rpkit.errors import AccessTokenValidationError, ConfigurationError, JWKSError
@@ -64,7 +65,7 @@ if TYPE_CHECKING:
     from litestar import Litestar, Request, Response
     from litestar.config.app import AppConfig
     from litestar.handlers.base import BaseRouteHandler
-    from litestar.types import ASGIApp, Guard, Method, Scope, Scopes
+    from litestar.types import ASGIApp, Guard, Method, Receive, Scope, Scopes, Send
 
 __all__ = [
     "PROBLEM_TYPE_BASE",
@@ -220,9 +221,12 @@ def _unverified_issuer(token: str) -> str:
     payload = parts[1]
     try:
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    except ValueError as exc:  # binascii.Error, or a non-ASCII str
+        # Only a string ``iss`` is used and nothing walks the value, so rpkit._json's nesting
+        # bound (for code that recurses over decoded claims) is not needed here; msgspec bounds
+        # its own recursion (RecursionError). ValueError: binascii, non-ASCII, not JSON.
+        iss = _decode_issuer(raw).iss
+    except (ValueError, RecursionError) as exc:
         raise _malformed_payload() from exc
-    iss = decode_json(raw, _malformed_payload, _decode_issuer).iss
     if type(iss) is not str:
         raise AccessTokenValidationError("iss", "the token has no string iss")
     return iss
@@ -241,13 +245,15 @@ def _keys_unreachable(exc: AccessTokenValidationError) -> bool:
 class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
     """Authenticates each request by its bearer access token; made by :class:`OIDCBearerAuth`.
 
-    Per request: one pass over the raw headers (no ``Headers`` object), the policy picked by
-    the unverified ``iss`` (one dict lookup, also with a single policy, so a foreign token never
-    reaches the key cache), one :meth:`~rpkit.id_token.TokenValidator.validate_access_token`
-    call against the warm key cache, and no log line on success.
+    Per request: one pass over the raw headers (no ``Headers`` object); with a single policy,
+    a lookup in the verified-token cache (a token that policy already accepted needs nothing
+    else); otherwise the policy picked by the unverified ``iss`` (one dict lookup, also with a
+    single policy, so a foreign token never reaches the key cache) and one
+    :meth:`~rpkit.id_token.TokenValidator.validate_access_token` call against the warm key
+    cache; no log line on success.
     """
 
-    __slots__ = ("_by_issuer", "_config", "_realm", "_retrieve_user")
+    __slots__ = ("_by_issuer", "_config", "_direct", "_only_policy", "_realm", "_retrieve_user")
 
     def __init__(
         self,
@@ -269,7 +275,36 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
         self._config = config
         self._realm = config.realm
         self._by_issuer = config.policies_by_issuer
+        self._only_policy = config.policies[0] if len(config.policies) == 1 else None
         self._retrieve_user = config.retrieve_user_handler
+        # Nothing needs a connection object: no user lookup, no subclass's own authentication.
+        self._direct = (
+            self._retrieve_user is None
+            and type(self).authenticate_request is OIDCBearerMiddleware.authenticate_request
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Litestar's authentication middleware, without building a connection object and an
+        :class:`AuthenticationResult` per request when nothing needs them."""
+        if not should_bypass_middleware(
+            exclude_http_methods=self.exclude_http_methods,
+            exclude_opt_key=self.exclude_opt_key,
+            exclude_path_pattern=self.exclude,
+            scope=scope,
+            scopes=self.scopes,
+        ):
+            if self._direct:
+                try:
+                    access = await self._validate(_bearer_token(scope))
+                except BearerError as exc:
+                    exc.set_realm(self._realm)
+                    raise
+                scope["user"] = scope["auth"] = access
+            else:
+                result = await self.authenticate_request(ASGIConnection(scope))
+                scope["user"] = result.user
+                scope["auth"] = result.auth
+        await self.app(scope, receive, send)
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -303,6 +338,12 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
 
     async def _validate(self, token: str) -> AccessToken:
         validator = self._config.validator
+        only = self._only_policy
+        if only is not None:
+            # One policy: a token it already accepted is the one the issuer lookup would pick.
+            cached = validator.cached_access_token(token, only)
+            if cached is not None:
+                return cached
         policy = None
         try:
             policy = self._policy_for(token)
@@ -421,6 +462,13 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
     scopes: Scopes | None = None
     """ASGI scope types to authenticate; None means both ``http`` and ``websocket`` (a
     WebSocket handshake may carry ``Authorization``)."""
+    token_cache_size: int = DEFAULT_ACCESS_TOKEN_CACHE_SIZE
+    """How many verified tokens to remember (:class:`~rpkit.access_cache.VerifiedTokenCache`,
+    least recently used dropped first; about 2.5 KiB each, so the default 10,000 takes about
+    24 MiB). A token seen again skips its signature verification; its ``exp``, ``nbf`` and
+    ``iat``, its signing key's presence in the fresh key set and the policy's scopes are still
+    checked on every request, and only tokens that passed every check are kept. ``0`` turns
+    the cache off: every request verifies the signature."""
     guards: Iterable[Guard] | None = None
     """Guards added to the whole application, e.g. ``[requires_scopes("api")]``."""
     openapi_security_scheme_name: str = "BearerToken"
@@ -440,6 +488,10 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
         _log_relaxations(self.policies)
         if not _QUOTABLE.fullmatch(self.realm):
             msg = "OIDCBearerAuth: realm must be printable ASCII without '\"' or '\\'"
+            raise ConfigurationError(msg)
+        size = self.token_cache_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            msg = "OIDCBearerAuth: token_cache_size must be an integer >= 0 (0 turns it off)"
             raise ConfigurationError(msg)
         if self.retrieve_user_handler is not None:
             self.retrieve_user_handler = ensure_async_callable(self.retrieve_user_handler)
@@ -506,7 +558,7 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
 
     def _open(self, keys: JWKSCache) -> None:
         self._keys = keys
-        self._validator = TokenValidator(keys)
+        self._validator = TokenValidator(keys, access_token_cache_size=self.token_cache_size)
 
     @asynccontextmanager
     async def _lifespan(self, _: Litestar) -> AsyncIterator[None]:

@@ -27,6 +27,7 @@ import click
 import httpx
 import msgspec
 from litestar import Litestar, Request, Response
+from litestar._parsers import parse_cookie_string
 from litestar.config.app import AppConfig
 from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
@@ -102,7 +103,13 @@ class RPKitRuntime:
         # gives up sooner and keeps the session's current tokens for this request.
         timeout = self.config.http_timeout
         locks = StoreLocks(sessions_store, ttl=3 * timeout + 5, wait=timeout + 5)
-        self._rp = RelyingParty(self.config.providers, http=http, store=flows, lock_factory=locks)
+        self._rp = RelyingParty(
+            self.config.providers,
+            http=http,
+            store=flows,
+            lock_factory=locks,
+            outbound_timeout=timeout,  # rpkit's own bound on every provider request
+        )
         sessions = LitestarKeyValueStore(sessions_store)
         if self.config.session_backend == "cookie":
             self._sessions = CookieSessionManager(
@@ -245,7 +252,7 @@ class RPKitRuntime:
         """This request's session (loaded once per request, refreshed when due)."""
         state = request.scope.setdefault("state", {})
         if _SESSION_STATE_KEY not in state:
-            session_id = request.cookies.get(self.session_cookie)
+            session_id = _cookie(request.scope, self.session_cookie)
             state[_SESSION_STATE_KEY] = await self.sessions.load(session_id)
         data: SessionData | None = state[_SESSION_STATE_KEY]
         return data
@@ -385,13 +392,36 @@ async def _private_when_signed_in(message: Message, scope: Scope) -> None:
     it gets ``private, no-store`` (and ``Vary: Cookie``)."""
     if message["type"] != "http.response.start":
         return
-    state = scope.get("state") or {}
-    if state.get(_SESSION_STATE_KEY) is None:
+    state = scope.get("state")
+    if not state or state.get(_SESSION_STATE_KEY) is None:
         return
-    headers = MutableScopeHeaders.from_message(message)
+    headers = message.get("headers")
+    if type(headers) is not list:
+        _make_private(MutableScopeHeaders.from_message(message))
+        return
+    # Litestar's own responses: a list of (name, value) byte pairs, names lower-case. This runs
+    # on every signed-in response, so no header map is built for it.
+    for name, _ in headers:
+        if name.lower() == b"cache-control":
+            return
+    headers.append((b"cache-control", b"private, no-store"))
+    headers.append((b"vary", b"Cookie"))
+
+
+def _make_private(headers: MutableScopeHeaders) -> None:
     if "cache-control" not in headers:
         headers["Cache-Control"] = "private, no-store"
         headers.add("Vary", "Cookie")
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    """Cookie ``name`` exactly as ``request.cookies`` reads it (Litestar's parser over the first
+    ``Cookie`` header), without building the request's header map: the session route reads
+    only this one cookie."""
+    for key, value in scope["headers"]:
+        if key == b"cookie":  # ASGI servers lower-case header names
+            return parse_cookie_string(value.decode("latin-1")).get(name)
+    return None
 
 
 def _user_provider(runtime: RPKitRuntime) -> Any:

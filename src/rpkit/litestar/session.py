@@ -85,6 +85,10 @@ class SessionData(msgspec.Struct, kw_only=True):
         return id_token_from_claims(self.id_token_claims) if self.id_token_claims else None
 
 
+_decode_session = msgspec.json.Decoder(SessionData).decode
+"""Decodes a stored session; built once, as this runs on every signed-in request."""
+
+
 class SessionManager:
     """Create, load, refresh and end sessions in a :class:`~rpkit.store.KeyValueStore`."""
 
@@ -136,14 +140,18 @@ class SessionManager:
         if not session_id:
             return None
         raw = await self.store.get(_SESSION + session_id)
-        return None if raw is None else msgspec.json.decode(raw, type=SessionData)
+        return None if raw is None else _decode_session(raw)
 
     async def load(self, session_id: str | None) -> SessionData | None:
         """The session under ``session_id``, refreshed if its access token is about to expire;
         None when there is none or it just ended."""
-        data = await self.peek(session_id)
-        if data is None or session_id is None:
+        if not session_id:
             return None
+        # peek's work inline: this runs on every signed-in request.
+        raw = await self.store.get(_SESSION + session_id)
+        if raw is None:
+            return None
+        data = _decode_session(raw)
         if data.refresh_token and data.expires_at - self.clock() <= self.config.refresh_before:
             return await self._refresh(session_id, data)
         return data
