@@ -134,3 +134,32 @@ def test_the_error_hook_stays_away_from_other_command_lines(argv):
         assert sys.excepthook is previous
     finally:
         sys.excepthook = previous
+
+
+def test_a_configuration_error_while_the_app_loads_is_one_line_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "badapp.py").write_text(
+        "from litestar import Litestar\n"
+        "from rpkit import ProviderConfig\n"
+        "from rpkit.litestar import RPKitConfig, RPKitPlugin\n"
+        "bad = ProviderConfig(id='dev', issuer='http://idp.example', client_id='a', "
+        "client_secret='s')\n"
+        "app = Litestar(plugins=[RPKitPlugin(RPKitConfig(providers=[bad], secret='x' * 32))])\n"
+    )
+    litestar = Path(sys.executable).parent / "litestar"
+    done = subprocess.run(  # noqa: S603 - the venv's own litestar command
+        [str(litestar), "--app", "badapp:app", "rpkit", "check"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("rpkit: configuration_invalid: provider 'dev': issuer must use")

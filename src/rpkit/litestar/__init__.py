@@ -35,3 +35,9 @@ __all__ = [
     "requires_scopes",
     "requires_tenant",
 ]
+
+# Under ``litestar ... rpkit ...`` only: a configuration error raised while Litestar loads the
+# app module prints as one line (``rpkit: <code>: <detail>``), not a traceback.
+from rpkit.litestar.cli import install_error_hook as _install_error_hook
+
+_install_error_hook()
