@@ -33,7 +33,6 @@ __all__ = [
     "Compact",
     "Rejected",
     "audiences",
-    "check_issuer",
     "check_times",
     "check_type",
     "half_hash",
@@ -241,14 +240,6 @@ def check_type(header: Mapping[str, Any], accepted: Container[str]) -> None:
     typ = header.get("typ")
     if typ is not None and (type(typ) is not str or typ.lower() not in accepted):
         raise Rejected("typ", f"token type {show(typ)} is not accepted here")
-
-
-def check_issuer(claims: Mapping[str, Any], expected: str) -> str:
-    """``iss`` is exactly ``expected``."""
-    iss = claims.get("iss")
-    if iss != expected:  # exact string comparison, no normalisation (row 25)
-        raise Rejected("iss", f"iss {show(iss)} is not {expected!r}")
-    return expected
 
 
 def audiences(claims: Mapping[str, Any]) -> tuple[str, ...]:

@@ -43,7 +43,7 @@ from rpkit.errors import (
     UnknownProviderError,
     UserInfoError,
 )
-from rpkit.hooks import AuthorizationContext, IdentityFields, IdentitySource
+from rpkit.hooks import AuthorizationContext, IdentityFields, IdentitySource, JSONFetcher
 from rpkit.id_token import AccessToken, AccessTokenPolicy, IDToken, LogoutToken, TokenValidator
 from rpkit.jwks import JWKSCache
 from rpkit.logout import LogoutRequest, LogoutReturn
@@ -307,21 +307,23 @@ class RelyingParty:
             redirect_uri=transaction.redirect_uri,
             code_verifier=transaction.code_verifier,
         )
-        userinfo: Mapping[str, Any] | None
-        claims: Mapping[str, Any]
-        if config.is_oauth2:
-            id_token = None
-            userinfo = claims = await self._profile(config, metadata, tokens)
-        else:
-            id_token = await self._login_id_token(config, metadata, tokens, transaction)
-            userinfo = await self._userinfo(config, metadata, tokens, id_token)
-            claims = id_token.claims
+        # One fetcher per login, bound to its access token: the OAuth 2.0 profile and any
+        # further JSON an identity mapper reads (GitHub's /user/emails) go through it.
         fetch = profile_fetcher(
             self._http,
             metadata.userinfo_endpoint or "",
             tokens.access_token,
             timeout=self._timeout,
         )
+        userinfo: Mapping[str, Any] | None
+        claims: Mapping[str, Any]
+        if config.is_oauth2:
+            id_token = None
+            userinfo = claims = await _profile(fetch, metadata.userinfo_endpoint or "")
+        else:
+            id_token = await self._login_id_token(config, metadata, tokens, transaction)
+            userinfo = await self._userinfo(config, metadata, tokens, id_token)
+            claims = id_token.claims
         source = IdentitySource(
             provider_id=config.id,
             issuer=id_token.iss if id_token else config.issuer,
@@ -340,23 +342,6 @@ class RelyingParty:
             userinfo=userinfo,
             return_to=transaction.return_to,
         )
-
-    async def _profile(
-        self, config: ProviderConfig, metadata: ProviderMetadata, tokens: TokenSet
-    ) -> Mapping[str, Any]:
-        """The OAuth 2.0-only provider's profile: a JSON object, read-only."""
-        fetch = profile_fetcher(
-            self._http,
-            metadata.userinfo_endpoint or "",
-            tokens.access_token,
-            timeout=self._timeout,
-        )
-        document = await fetch(metadata.userinfo_endpoint or "")
-        if not isinstance(document, dict):
-            msg = f"the profile must be a JSON object, got {type(document).__name__}"
-            raise UserInfoError(msg, reason="not_object")
-        frozen: Mapping[str, Any] = freeze(document)
-        return frozen
 
     async def _login_id_token(
         self,
@@ -543,6 +528,16 @@ async def _hook_params(
     )
     added = dict(await hook(context))
     return flow.check_hook_params(config, added)
+
+
+async def _profile(fetch: JSONFetcher, endpoint: str) -> Mapping[str, Any]:
+    """The OAuth 2.0-only provider's profile: a JSON object, read-only."""
+    document = await fetch(endpoint)
+    if not isinstance(document, dict):
+        msg = f"the profile must be a JSON object, got {type(document).__name__}"
+        raise UserInfoError(msg, reason="not_object")
+    frozen: Mapping[str, Any] = freeze(document)
+    return frozen
 
 
 def _tenant(config: ProviderConfig, claims: Mapping[str, Any]) -> str | None:

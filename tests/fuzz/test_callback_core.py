@@ -29,6 +29,7 @@ from rpkit.errors import (
 from rpkit.flow import TRANSACTION_TTL, Callback, check_callback, new_transaction, store_transaction
 from rpkit.store import MemoryStore
 from rpkit.testing import FakeOP
+from tests.core.test_inbound_bounds import RecordingStore
 from tests.fuzz._budget import fuzz
 from tests.fuzz.strategies import FRONT_CHANNEL_TOKENS, param_lists
 
@@ -146,26 +147,6 @@ def expected(  # noqa: PLR0911 - one return per documented check, in their order
     if not values.get("code"):
         return Expected(CallbackError, False)
     return Expected(None, False)
-
-
-class RecordingStore(MemoryStore):
-    """A memory store that remembers every key it was asked about."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked: list[str] = []
-
-    async def get(self, key: str) -> bytes | None:
-        self.asked.append(key)
-        return await super().get(key)
-
-    async def consume(self, key: str) -> bytes | None:
-        self.asked.append(key)
-        return await super().consume(key)
-
-    async def delete(self, key: str) -> None:
-        self.asked.append(key)
-        await super().delete(key)
 
 
 def issued_shape(key: str) -> bool:
