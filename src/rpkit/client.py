@@ -101,6 +101,12 @@ class Identity(msgspec.Struct, frozen=True, kw_only=True):
     name: str | None = None
     tenant: str | None = None
     """The tenant the user signed in from, for multi-tenant issuers (Entra ID's ``tid``)."""
+    organization: str | None = None
+    """The organization the user signed in as, for B2B providers (Scalekit's ``oid``)."""
+    external_organization_id: str | None = None
+    """The application's own id for that organization, when the provider keeps one."""
+    external_user_id: str | None = None
+    """The application's own id for the user, when the provider keeps one."""
 
     @property
     def provider(self) -> str:
@@ -569,6 +575,9 @@ async def _map_identity(config: ProviderConfig, source: IdentitySource, log: Any
         email_verified=fields.email_verified,
         name=fields.name,
         tenant=fields.tenant if fields.tenant is not None else source.tenant,
+        organization=fields.organization,
+        external_organization_id=fields.external_organization_id,
+        external_user_id=fields.external_user_id,
     )
 
 

@@ -137,6 +137,13 @@ class IdentityFields(msgspec.Struct, frozen=True, kw_only=True):
     """True only when the provider itself says the address is verified."""
     name: str | None = None
     tenant: str | None = None
+    organization: str | None = None
+    """The organization the user signed in as, for B2B providers (Scalekit's ``oid``)."""
+    external_organization_id: str | None = None
+    """The application's own id for that organization, when the provider keeps one (Scalekit's
+    ``xoid``)."""
+    external_user_id: str | None = None
+    """The application's own id for the user, when the provider keeps one (Scalekit's ``xuid``)."""
 
 
 class IdentityMapper(Protocol):

@@ -52,6 +52,12 @@ class SessionData(msgspec.Struct, kw_only=True):
     email_verified: bool = False
     name: str | None = None
     tenant: str | None = None
+    organization: str | None = None
+    external_organization_id: str | None = None
+    external_user_id: str | None = None
+    access_claims: dict[str, Any] | None = None
+    """The access token's claims when rpkit verified it (a JWT of the provider's, checked with
+    the provider's keys and audience rules); renewed on refresh. None otherwise."""
 
     @property
     def identity(self) -> Identity:
@@ -65,6 +71,9 @@ class SessionData(msgspec.Struct, kw_only=True):
             email_verified=self.email_verified,
             name=self.name,
             tenant=self.tenant,
+            organization=self.organization,
+            external_organization_id=self.external_organization_id,
+            external_user_id=self.external_user_id,
         )
 
     def tokens(self) -> TokenSet:
@@ -361,6 +370,9 @@ def _new_session(identity: Identity, *, now: int, **tokens: Any) -> SessionData:
         email_verified=identity.email_verified,
         name=identity.name,
         tenant=identity.tenant,
+        organization=identity.organization,
+        external_organization_id=identity.external_organization_id,
+        external_user_id=identity.external_user_id,
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
         **(fields | tokens),
