@@ -46,7 +46,9 @@ def decode(
         value = decoder(content)
     except _NOT_JSON as exc:
         raise error() from exc
-    if _too_deep(value):
+    # Nesting deeper than MAX_DEPTH needs more than MAX_DEPTH brackets: counting them (in C, also
+    # inside strings, which only over-counts) spares the walk for every ordinary document.
+    if content.count(b"{") + content.count(b"[") > MAX_DEPTH and _too_deep(value):
         raise error()
     return value
 
