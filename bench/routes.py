@@ -16,7 +16,11 @@ One uvicorn worker (uvloop + httptools) on 127.0.0.1 serves four routes of one a
 * ``/session``: rpkit's ``requires_login()`` guard and ``rpkit_user`` over its server-side
   session (the default: the cookie holds an opaque id, the session lives in the Litestar store
   ``rpkit_sessions``, in memory for one worker), after a real login through ``/auth/login`` and
-  the fake OP.
+  the fake OP;
+* ``/session-dependency``: the same session read by a handler that declares
+  ``rpkit_user: NamedDependency[Identity]`` (no ``| None``) and no guard: the dependency itself
+  refuses a signed-out request exactly as ``requires_login()`` does, without Litestar's
+  per-guard copy of the handler.
 
 Every request carries the same ``Authorization`` and ``Cookie`` headers, so the routes differ
 only by the work they do. Each route is checked first (valid credential 200, tampered or missing
@@ -59,7 +63,7 @@ from rpkit.litestar import RPKitConfig, RPKitPlugin, requires_login
 from rpkit.litestar.bearer import OIDCBearerAuth
 from rpkit.testing import FakeClient, FakeOP, FakeUser, Tamper, serve
 
-ROUTES = ("hello", "bearer", "bearer_nocache", "session")
+ROUTES = ("hello", "bearer", "bearer_nocache", "session", "session_dependency")
 PATHS = {route: "/" + route.replace("_", "-") for route in ROUTES}
 NOCACHE_PATH = "^/bearer-nocache$"
 AUDIENCE = "skc_987654321098765432"
@@ -124,8 +128,12 @@ def build_app(spec: dict[str, Any], port: int) -> Any:
     async def session(rpkit_user: NamedDependency[Identity]) -> dict[str, str]:
         return {"sub": rpkit_user.subject}
 
+    @get("/session-dependency", exclude_from_auth=True)
+    async def session_dependency(rpkit_user: NamedDependency[Identity]) -> dict[str, str]:
+        return {"sub": rpkit_user.subject}
+
     return Litestar(
-        [hello, bearer, bearer_nocache, session],
+        [hello, bearer, bearer_nocache, session, session_dependency],
         plugins=[rpkit_plugin(spec, port)],
         on_app_init=[auth.on_app_init],
         on_shutdown=[keys_client.aclose],
@@ -232,10 +240,9 @@ def check_routes(client: httpx.Client, headers: dict[str, str], bad_token: str) 
         tampered = client.get(path, headers={"Authorization": f"Bearer {bad_token}"})
         refusals[f"{path} tampered"] = tampered
         refusals[f"{path} without token"] = client.get(path)
-    refusals |= {
-        "/session without cookie": client.get("/session", headers={"Accept": "application/json"}),
-        "/session, forged cookie": client.get("/session", headers={"Cookie": "rpkit_session=x"}),
-    }
+    for path in (PATHS["session"], PATHS["session_dependency"]):
+        refusals[f"{path} without cookie"] = client.get(path, headers={"Accept": "*/*"})
+        refusals[f"{path}, forged cookie"] = client.get(path, headers={"Cookie": "rpkit_session=x"})
     for name, response in refusals.items():
         if response.status_code != 401:
             raise SystemExit(f"{name} answered {response.status_code}, not 401")

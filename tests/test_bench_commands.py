@@ -29,6 +29,7 @@ KEYS = {
         "bearer_over_hello",
         "bearer_nocache_over_hello",
         "session_over_hello",
+        "session_dependency_over_hello",
         "errors",
         "op_requests_during_load",
     },

@@ -1,10 +1,14 @@
-"""The error-code tables, from the code: every ``RPKitError`` and every bearer refusal.
+"""The error-code tables, from the code: every ``RPKitError``, every bearer refusal, and every
+error of the Scalekit plugin.
 
 The rows come from :mod:`rpkit.errors` (class, ``code``, docstring) in source order; the HTTP
 columns come from the Litestar adapter's own functions and tables:
 :func:`rpkit.litestar.responses.status_and_message` and
 :func:`rpkit.litestar.responses.login_redirect` for the plugin's routes and guards, and the
-bearer middleware's code and reason tables for ``OIDCBearerAuth``.
+bearer middleware's code and reason tables for ``OIDCBearerAuth``. The Scalekit rows come from
+:mod:`rpkit_scalekit.errors` and the plugin's own table,
+``rpkit_scalekit.litestar.SCALEKIT_STATUS_AND_MESSAGE``; the inline column is what
+``passwordless_status`` tells the application's page.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ __all__ = [
     "render",
     "render_bearer",
     "render_errors",
+    "render_scalekit",
+    "scalekit_rows",
 ]
 
 
@@ -149,6 +155,72 @@ def render_bearer() -> str:
     return "\n".join([*lines, ""])
 
 
+def scalekit_rows() -> list[ErrorRow]:
+    """Every error class of the Scalekit plugin (:mod:`rpkit_scalekit.errors` in source order,
+    then the body refusal of its routes), with the plugin's status and message."""
+    from rpkit_scalekit import _inbound  # noqa: PLC0415 - only for this table
+    from rpkit_scalekit import errors as scalekit_errors  # noqa: PLC0415
+    from rpkit_scalekit.litestar import SCALEKIT_STATUS_AND_MESSAGE  # noqa: PLC0415
+
+    classes = [
+        value
+        for value in vars(scalekit_errors).values()
+        if isinstance(value, type) and issubclass(value, scalekit_errors.ScalekitError)
+    ]
+    rows = []
+    for cls in [*classes, _inbound.UnsupportedBodyError]:
+        status, message = next(
+            (s, m) for kind, s, m in SCALEKIT_STATUS_AND_MESSAGE if issubclass(cls, kind)
+        )
+        parent = cls.__mro__[1].__name__
+        rows.append(ErrorRow(cls.code, cls.__name__, parent, _meaning(cls), status, message, False))
+    return rows
+
+
+_PASSWORDLESS_STEP_CODES = frozenset(
+    {
+        "scalekit_error",
+        "scalekit_invalid_input",
+        "invalid_email",
+        "scalekit_unavailable",
+        "scalekit_auth_failed",
+        "scalekit_api_error",
+        "scalekit_not_found",
+        "scalekit_rate_limited",
+    }
+)
+"""Codes a passwordless step (send, resend, verify, magic link, restart) can end with."""
+
+
+def _inline(row: ErrorRow) -> str:
+    """What the application's passwordless page is told for this code (numbers unknown)."""
+    from rpkit_scalekit._passwordless_pages import message_for  # noqa: PLC0415
+    from rpkit_scalekit.passwordless import PasswordlessStatus  # noqa: PLC0415
+
+    if row.code in ("passwordless_email_content_refused", "unsupported_body"):
+        return "never: always the error answer"
+    if row.code not in _PASSWORDLESS_STEP_CODES and not row.code.startswith("passwordless_"):
+        return "— (not a passwordless step)"
+    status = PasswordlessStatus(step="verify", code=row.code, http_status=row.status)
+    return f"“{message_for(status)}”"
+
+
+def render_scalekit() -> str:
+    """The table of the Scalekit plugin's codes."""
+    lines = [
+        "| `code` | Error class | Meaning | HTTP | Error page / `title` | "
+        "On the app's passwordless page |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in scalekit_rows():
+        name = f"`{row.name}` ({row.parent})"
+        lines.append(
+            f"| `{row.code}` | {name} | {row.meaning} | {row.status} | “{row.message}” | "
+            f"{_inline(row)} |"
+        )
+    return "\n".join([*lines, ""])
+
+
 def render(which: str) -> str:
-    """``errors`` or ``bearer``."""
-    return {"errors": render_errors, "bearer": render_bearer}[which]()
+    """``errors``, ``bearer`` or ``scalekit``."""
+    return {"errors": render_errors, "bearer": render_bearer, "scalekit": render_scalekit}[which]()

@@ -53,6 +53,7 @@ GENERATORS: dict[str, Callable[[Any], str]] = {
     "configuration": lambda _: gen_config.render(),
     "errors": lambda _: gen_errors.render("errors"),
     "bearer-errors": lambda _: gen_errors.render("bearer"),
+    "scalekit-errors": lambda _: gen_errors.render("scalekit"),
     "providers": lambda _: gen_providers.render(),
 }
 """Placeholder name → a function of the MkDocs config returning Markdown."""

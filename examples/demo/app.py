@@ -30,7 +30,7 @@ from rpkit.litestar import OIDCBearerAuth, RPKitConfig, RPKitPlugin, requires_lo
 from rpkit.litestar.session import SessionData
 
 try:
-    from rpkit_scalekit.litestar import ScalekitLitestarPlugin
+    from rpkit_scalekit.litestar import ScalekitLitestarPlugin, passwordless_status
 except ImportError:  # an rpkit-scalekit without the Litestar plugin: email goes to hosted login
     ScalekitLitestarPlugin = None  # type: ignore[assignment,misc]
 
@@ -55,6 +55,9 @@ class DemoConfig:
     """The emails a fake Scalekit "sent", for the dev mailbox; None hides the mailbox."""
     email_provider: str = "scalekit"
     """The provider the email form signs in with (``login_hint`` routes it)."""
+    new_credentials_on_resend: bool = False
+    """Scalekit's "new credentials on resend" is on (the demo's fake Scalekit turns it on): a
+    resend says the previous code and link no longer work."""
 
     @property
     def passwordless(self) -> bool:
@@ -87,6 +90,9 @@ def create_app(config: DemoConfig) -> Litestar:
                 path=SCALEKIT_PATH,
                 passwordless=True,
                 verify_page="/verify",
+                # Every refused step comes back to /verify, which says why inline.
+                passwordless_page="/verify",
+                new_credentials_on_resend=config.new_credentials_on_resend,
             )
         )
     return Litestar(
@@ -182,11 +188,10 @@ def _pages(config: DemoConfig) -> list[Any]:
         return _profile(rpkit_session, result, mailbox=mailbox, api=api_providers, titles=titles)
 
     @get("/verify", name="verify", opt=PAGE)
-    async def verify() -> Response[str]:
+    async def verify(request: Request[Any, Any, Any]) -> Response[str]:
         page = verify_page(
-            verify_action=f"{SCALEKIT_PATH}/passwordless/verify",
-            resend_action=f"{SCALEKIT_PATH}/passwordless/resend",
-            csrf_url=f"{SCALEKIT_PATH}/csrf",
+            status=await passwordless_status(request),
+            scalekit_path=SCALEKIT_PATH,
             mailbox=mailbox,
         )
         return Response(page, media_type="text/html", headers={"Cache-Control": "no-store"})

@@ -131,6 +131,7 @@ def scalekit_provider(app_url: str, sock: socket.socket) -> IdentityProvider:
         connections=_connections(),
     )
     fake.passwordless.method = "LINK_OTP"
+    fake.passwordless.new_credentials_on_resend = True  # a resend voids the previous code
     config = _scalekit_config(app_url, env_url, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET)
     banner = {"fake Scalekit": f"{env_url}/.well-known/openid-configuration"}
     return IdentityProvider(

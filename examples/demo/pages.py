@@ -14,6 +14,7 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}
 nav a{margin-right:1rem} pre{background:#f4f4f4;padding:.75rem;overflow:auto}
 form{margin:.75rem 0} .notice{background:#eef7ee;padding:.5rem .75rem;border-radius:4px}
+.error{background:#fbeaea;padding:.5rem .75rem;border-radius:4px;border-left:4px solid #b33}
 table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
 a.button{display:inline-block;padding:.3rem .7rem;border:1px solid #888;border-radius:4px;
 background:#f4f4f4;color:#222;text-decoration:none}
@@ -90,22 +91,67 @@ def home_page(
     return _layout("rpkit demo", "".join(parts), mailbox=mailbox)
 
 
-def verify_page(*, verify_action: str, resend_action: str, csrf_url: str, mailbox: bool) -> str:
-    """ "Check your email": the one-time code form, and a resend button."""
+def verify_page(*, status: Any, scalekit_path: str, mailbox: bool) -> str:
+    """The passwordless page: "check your email" with the code form while a sign-in is pending,
+    and, after a refused step, what went wrong (inline) and what the person can do next. Every
+    refused form POST of the Scalekit plugin comes back here (its ``passwordless_page``);
+    ``status`` is its ``PasswordlessStatus``."""
+    parts = []
+    if status.message:
+        kind = "error" if status.code else "notice"
+        parts.append(
+            f'<p class="{kind}" id="passwordless-message" role="status" '
+            f'data-code="{escape(status.code or "")}">{escape(status.message)}</p>'
+        )
+    stuck = status.code in _ENDED or status.code == "passwordless_attempts_exhausted"
+    usable = status.pending and not stuck
+    csrf_url = f"{scalekit_path}/csrf"
+    if usable:
+        parts.append(_code_forms(status, scalekit_path, csrf_url, mailbox=mailbox))
+    if status.restart and (not usable or status.attempts_left == 0):
+        label = (
+            "Send a new link to this browser"
+            if status.code == "passwordless_other_browser"
+            else f"Send a new email to {status.masked_email or 'the same address'}"
+        )
+        parts.append(
+            f'<form id="restart-form" method="post" action="{escape(scalekit_path)}'
+            f'/passwordless/restart" data-csrf>{_csrf_field(csrf_url)}'
+            f'<button type="submit">{escape(label)}</button></form>'
+        )
+    if not usable:
+        parts.append(
+            f"<h2>{'Or use another address' if status.restart else 'Enter your email'}</h2>"
+            f'<form id="email-form" method="post" action="{escape(scalekit_path)}/start" '
+            f"data-csrf>{_csrf_field(csrf_url)}"
+            '<input type="email" name="email" id="email" required placeholder="you@company.test">'
+            '<input type="hidden" name="return_to" value="/profile">'
+            '<button type="submit">Continue</button></form>'
+        )
+    parts.append(_csrf_script(csrf_url))
+    title = "Check your email" if usable else "Sign in with email"
+    return _layout(title, "".join(parts), mailbox=mailbox)
+
+
+_ENDED = ("passwordless_expired", "passwordless_used", "passwordless_other_browser")
+"""Refusals after which the pending code cannot sign in any more."""
+
+
+def _code_forms(status: Any, scalekit_path: str, csrf_url: str, *, mailbox: bool) -> str:
     hint = ' (here: the <a href="/mailbox">dev mailbox</a>)' if mailbox else ""
-    body = (
-        f"<p>We sent you an email{hint} with a one-time code and a magic link. Type the code, "
-        "or open the link in this browser.</p>"
-        f'<form id="otp-form" method="post" action="{escape(verify_action)}" data-csrf>'
-        f"{_csrf_field(csrf_url)}"
+    to = f" to <b>{escape(status.masked_email)}</b>" if status.masked_email else ""
+    return (
+        f'<p id="sent-to">We sent an email{to}{hint} with a one-time code and a magic link. '
+        "Type the code, or open the link in this browser.</p>"
+        f'<form id="otp-form" method="post" action="{escape(scalekit_path)}/passwordless/verify" '
+        f"data-csrf>{_csrf_field(csrf_url)}"
         '<input id="otp" name="code" inputmode="numeric" autocomplete="one-time-code" '
-        'pattern="[0-9]{6}" required placeholder="123456">'
+        'pattern="[0-9]{6}" required placeholder="123456" autofocus>'
         '<button type="submit">Sign in</button></form>'
-        f'<form id="resend-form" method="post" action="{escape(resend_action)}" data-csrf>'
-        f'{_csrf_field(csrf_url)}<button type="submit">Send a new email</button></form>'
-        f"{_csrf_script(csrf_url)}"
+        f'<form id="resend-form" method="post" action="{escape(scalekit_path)}'
+        f'/passwordless/resend" data-csrf>{_csrf_field(csrf_url)}'
+        '<button type="submit">Send a new email</button></form>'
     )
-    return _layout("Check your email", body, mailbox=mailbox)
 
 
 def _method(action: str) -> str:

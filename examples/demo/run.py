@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             redis_url=redis_url,
             **secret,
             outbox=fake_scalekit.outbox.as_json if fake_scalekit is not None else None,
+            new_credentials_on_resend=fake_scalekit is not None,
         )
         app = create_app(config)
     except (SetupError, StateError, RPKitError) as exc:

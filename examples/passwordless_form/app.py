@@ -3,9 +3,11 @@
 ``/`` asks for an email and posts it to ``/auth/scalekit/passwordless/send``; the plugin sends
 a code and a magic link and redirects to ``/verify``, whose form posts the code to
 ``/auth/scalekit/passwordless/verify``. The ``auth_request_id`` never reaches the browser: the
-plugin keeps it server-side under the transaction cookie. Form posts carry the plugin's
-double-submit CSRF token, which the page fetches from ``/auth/scalekit/csrf`` (that request also
-sets the cookie the token is bound to).
+plugin keeps it server-side under the transaction cookie. ``/verify`` is also the plugin's
+``passwordless_page``: a refused step (a wrong code, too many emails, no sign-in in progress, a
+link opened in another browser) comes back to it, and ``passwordless_status`` says what to show.
+Form posts carry the plugin's double-submit CSRF token, which the page fetches from
+``/auth/scalekit/csrf`` (that request also sets the cookie the token is bound to).
 
 Run ``python examples/passwordless_form/app.py``: a fake Scalekit starts on 127.0.0.1 and its
 mailbox is at ``<scalekit>/_dev/outbox``.
@@ -16,16 +18,17 @@ from __future__ import annotations
 import html
 import json
 import secrets
+from typing import Any
 
 import httpx
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.di import NamedDependency
 from litestar.response import Response
 
 from rpkit.client import Identity
 from rpkit.litestar import RPKitConfig, RPKitPlugin
 from rpkit_scalekit import scalekit
-from rpkit_scalekit.litestar import ScalekitLitestarPlugin
+from rpkit_scalekit.litestar import ScalekitLitestarPlugin, passwordless_status
 
 __all__ = ["create_app", "main"]
 
@@ -64,14 +67,33 @@ async def email_page(rpkit_user: NamedDependency[Identity | None]) -> Response[s
 
 
 @get("/verify")
-async def verify_page() -> Response[str]:
-    fields = '<input id="code" name="code" inputmode="numeric" required>'
-    body = (
-        "<p>Type the code from the email, or open its link in this browser.</p>"
-        + _form("verify", f"{PATH}/passwordless/verify", fields, "Sign in")
-        + _form("resend", f"{PATH}/passwordless/resend", "", "Send a new email")
-    )
-    return _page("Check your email", body)
+async def verify_page(request: Request[Any, Any, Any]) -> Response[str]:
+    status = await passwordless_status(request)
+    body = ""
+    if status.message:  # what the last step did, inline: the code, attempts left, seconds to wait
+        body += f'<p id="message" data-code="{status.code or ""}">{html.escape(status.message)}</p>'
+    usable = status.pending and status.code not in _ENDED
+    if usable:
+        fields = '<input id="code" name="code" inputmode="numeric" required>'
+        body += (
+            "<p>Type the code from the email, or open its link in this browser.</p>"
+            + _form("verify", f"{PATH}/passwordless/verify", fields, "Sign in")
+            + _form("resend", f"{PATH}/passwordless/resend", "", "Send a new email")
+        )
+    if status.restart and not usable:  # the same address, never typed again
+        body += _form("restart", f"{PATH}/passwordless/restart", "", "Send a new email")
+    if not usable:
+        body += '<p><a href="/">Sign in with another address</a></p>'
+    return _page("Check your email" if usable else "Sign in", body)
+
+
+_ENDED = (
+    "passwordless_attempts_exhausted",
+    "passwordless_expired",
+    "passwordless_used",
+    "passwordless_other_browser",
+)
+"""Refusals after which the pending code cannot sign in any more."""
 
 
 def create_app(
@@ -94,7 +116,9 @@ def create_app(
         [email_page, verify_page],
         plugins=[
             RPKitPlugin(config, http_transport=http_transport),
-            ScalekitLitestarPlugin(path=PATH, passwordless=True, verify_page="/verify"),
+            ScalekitLitestarPlugin(
+                path=PATH, passwordless=True, verify_page="/verify", passwordless_page="/verify"
+            ),
         ],
     )
 

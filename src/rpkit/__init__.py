@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.client import Identity, LoginRequest, LoginResult, RefreshResult, RelyingParty
+from rpkit.client_credentials import ClientCredentials, ClientCredentialsAuth, MachineToken
 from rpkit.config import ProviderConfig
 from rpkit.errors import RPKitError
 from rpkit.id_token import IDToken, LogoutToken
@@ -20,6 +21,8 @@ from rpkit.tokens import TokenSet
 __all__ = [
     "AccessToken",
     "AccessTokenPolicy",
+    "ClientCredentials",
+    "ClientCredentialsAuth",
     "IDToken",
     "Identity",
     "KeyValueStore",
@@ -28,6 +31,7 @@ __all__ = [
     "LogoutRequest",
     "LogoutReturn",
     "LogoutToken",
+    "MachineToken",
     "MemoryStore",
     "ProviderConfig",
     "RPKitError",

@@ -14,9 +14,11 @@ the claim parsing. What a cached verdict may not outlive is checked again on eve
   frozen), and its ``required_scopes`` are checked against the token's scopes again.
 
 Only a token that passed every check enters, so no refusal is ever served from the cache, and a
-flood of distinct forged tokens leaves it as it was. The cache is a bounded LRU (by count); a
-miss that is already being validated by another task waits for that task instead of verifying
-the same signature again.
+flood of distinct forged tokens leaves it as it was. An entry stands for a token, never for a
+request: a DPoP-bound token's entry keeps its ``cnf.jkt``, and the bearer middleware checks a
+fresh proof against it on every request, cached or not. The cache is a bounded LRU (by count);
+a miss that is already being validated by another task waits for that task instead of
+verifying the same signature again.
 
 Example:
     >>> import httpx

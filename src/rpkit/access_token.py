@@ -58,6 +58,7 @@ import msgspec
 
 from rpkit._frozen import freeze
 from rpkit._jwt import Rejected, audiences, check_times, show, string_claim
+from rpkit.authz import ClaimPaths
 from rpkit.config import MAX_LEEWAY, TENANT_PLACEHOLDER, TenantPolicy
 from rpkit.errors import ConfigurationError
 from rpkit.jwks import KEY_TYPES
@@ -115,12 +116,14 @@ class AccessTokenPolicy(msgspec.Struct, frozen=True, kw_only=True):
     leeway: int = 60
     """Clock tolerance in seconds for ``exp``, ``nbf`` and ``iat`` (at most 120). Larger values
     accept tokens that are already expired."""
-    audience_claim: Literal["aud", "client_id"] = "aud"
+    audience_claim: Literal["aud", "client_id", "azp"] = "aud"
     """Which claim must name one of :attr:`audience`. ``client_id`` is for issuers whose access
     tokens carry no ``aud`` (AWS Cognito user pools put the app client id in ``client_id``);
     then :attr:`audience` lists the accepted app client ids and ``aud`` is not read. Logged by
     the bearer integration as a relaxation: any app client of the pool listed here can call
-    the API."""
+    the API. ``azp`` names the client that asked for the token (Keycloak); it is meant for a
+    relying party reading its own login's token (:class:`rpkit.authz.AccessTokenClaims`), not
+    for an API, which must check ``aud``."""
     tenants: TenantPolicy | None = None
     """Multi-tenant issuers (Entra ID): a token whose ``iss`` is not listed exactly is accepted
     only when it equals a ``{tenantid}`` template of :attr:`issuers` filled with the token's own
@@ -144,6 +147,12 @@ class AccessTokenPolicy(msgspec.Struct, frozen=True, kw_only=True):
     longer mark a token as an ID token (e.g. ``("nonce",)``). The other markers, and an
     issuer's own declaration (Keycloak ``typ: ID``, Cognito ``token_use: id``), still refuse ID
     tokens. Keycloak before 25 needs no entry: its access tokens declare ``typ: Bearer``."""
+    claim_paths: ClaimPaths | None = None
+    """Where this issuer's tokens hold roles, permissions and the organization, for the guards
+    ``requires_role``, ``requires_permission`` and ``requires_org``
+    (:class:`~rpkit.authz.ClaimPaths`; every accepted token carries them as
+    :attr:`AccessToken.claim_paths`). A path must name the client itself: ``{client_id}`` is
+    refused here, an API has no client id of its own. None: those guards deny."""
 
     def __post_init__(self) -> None:
         problem = _policy_problem(self)
@@ -172,12 +181,16 @@ def _policy_problem(policy: AccessTokenPolicy) -> str | None:
     unknown = [name for name in policy.ignored_id_token_claims if name not in ID_TOKEN_CLAIMS]
     if unknown:
         return f"ignored_id_token_claims {unknown} are not among {list(ID_TOKEN_CLAIMS)}"
-    return _rfc9068_problem(policy) if policy.require_rfc9068 else None
+    problem = _rfc9068_problem(policy) if policy.require_rfc9068 else None
+    paths = policy.claim_paths
+    if problem is None and paths is not None and paths.needs_client_id:
+        problem = "claim_paths: name the client instead of {client_id} (an API has no client id)"
+    return problem
 
 
 def _rfc9068_problem(policy: AccessTokenPolicy) -> str | None:
-    if policy.audience_claim == "client_id":
-        return "require_rfc9068 needs aud (RFC 9068 §2.2); audience_claim='client_id' reads none"
+    if policy.audience_claim != "aud":
+        return "require_rfc9068 needs aud (RFC 9068 §2.2); set audience_claim='aud'"
     types = {typ.lower() for typ in policy.accepted_types}
     if types != set(_DEFAULT_TYPES) and not types <= set(RFC9068_TYPES):
         others = sorted(types - set(RFC9068_TYPES))
@@ -197,6 +210,11 @@ class AccessToken(msgspec.Struct, frozen=True):
     client_id: str | None
     """RFC 9068 ``client_id``, else ``azp``, else None."""
     claims: Mapping[str, Any]
+    jkt: str | None = None
+    """The ``cnf.jkt`` of a DPoP-bound token (RFC 9449 §6.1): the thumbprint of the key whose
+    proof must accompany every use of the token; None for an unbound token."""
+    claim_paths: ClaimPaths | None = None
+    """The :attr:`AccessTokenPolicy.claim_paths` of the policy that accepted the token."""
 
 
 def check_access_token_claims(
@@ -222,7 +240,7 @@ def check_access_token_claims(
 
     Raises:
         Rejected: ``iss``, ``aud``, ``exp``, ``iat``, ``nbf``, ``sub``, ``id_token``, ``typ``,
-            ``client_id``, ``jti``, ``scope`` or ``malformed``.
+            ``client_id``, ``jti``, ``scope``, ``cnf`` or ``malformed``.
     """
     iss = _issuer(claims, policy)
     aud = _audience(claims, policy)
@@ -231,11 +249,36 @@ def check_access_token_claims(
     _check_not_id_token(claims, header, policy)
     if policy.require_rfc9068:
         _check_rfc9068(claims, header)
+    jkt = _confirmation(claims)
     scopes = _scopes(claims)
     missing = [scope for scope in policy.required_scopes if scope not in scopes]
     if missing:
         raise Rejected("scope", f"required scopes {missing} were not granted")
-    return AccessToken(iss, sub, aud, exp, iat, scopes, _client_id(claims), freeze(claims))
+    return AccessToken(
+        iss,
+        sub,
+        aud,
+        exp,
+        iat,
+        scopes,
+        _client_id(claims),
+        freeze(claims),
+        jkt,
+        claim_paths=policy.claim_paths,
+    )
+
+
+def _confirmation(claims: Mapping[str, Any]) -> str | None:
+    """The ``cnf.jkt`` (RFC 9449 §6.1), or None without ``cnf``. A ``cnf`` naming no ``jkt``
+    (``x5t#S256``, RFC 8705 §3.1) binds the token to something rpkit cannot confirm: refused,
+    rather than accepted as a plain bearer token."""
+    cnf = claims.get("cnf")
+    if cnf is None:
+        return None
+    jkt = cnf.get("jkt") if type(cnf) is dict else None
+    if type(jkt) is not str or not 0 < len(jkt) <= 128:
+        raise Rejected("cnf", "cnf names no DPoP key (jkt); other confirmations are unsupported")
+    return jkt
 
 
 def _check_not_id_token(
@@ -281,12 +324,13 @@ def _check_rfc9068(claims: Mapping[str, Any], header: Mapping[str, Any] | None) 
 
 
 def _audience(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> tuple[str, ...]:
-    """``aud`` names one of the API's audiences; or, with ``audience_claim="client_id"``, the
-    ``client_id`` claim is one of them (and ``aud``, when present, is still reported)."""
-    if policy.audience_claim == "client_id":
-        client_id = claims.get("client_id")
+    """``aud`` names one of the API's audiences; or, with ``audience_claim`` ``client_id`` or
+    ``azp``, that claim is one of them (and ``aud``, when present, is still reported)."""
+    if policy.audience_claim != "aud":
+        name = policy.audience_claim
+        client_id = claims.get(name)
         if type(client_id) is not str or client_id not in policy.audience:
-            raise Rejected("aud", f"client_id {show(client_id)} is not an accepted client")
+            raise Rejected("aud", f"{name} {show(client_id)} is not an accepted client")
         return audiences(claims) if "aud" in claims else ()
     aud = audiences(claims)
     if not any(audience in aud for audience in policy.audience):

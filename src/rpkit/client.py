@@ -28,12 +28,15 @@ from typing import Any
 import httpx
 import msgspec
 
-from rpkit import flow, logout
+from rpkit import flow, logout, par
+from rpkit._access_claims import AccessClaimsVerifier
+from rpkit._client_auth import client_auth
 from rpkit._frozen import freeze
 from rpkit._log import get_logger
 from rpkit._outbound import DEFAULT_TIMEOUT
 from rpkit.config import ProviderConfig
 from rpkit.discovery import DiscoveryCache, ProviderMetadata
+from rpkit.dpop import DPoPKey, DPoPNonces
 from rpkit.errors import (
     ConfigurationError,
     IdentityRefusedError,
@@ -155,6 +158,12 @@ class LoginResult(msgspec.Struct, frozen=True, kw_only=True):
     tokens: TokenSet
     userinfo: Mapping[str, Any] | None
     return_to: str
+    dpop_key: DPoPKey | None = None
+    """The login's DPoP key when the provider uses DPoP: the tokens are bound to it, and the
+    session keeps it (server-side) for refresh, UserInfo and :class:`~rpkit.dpop.DPoPAuth`."""
+    access_claims: Mapping[str, Any] | None = None
+    """The access token's claims, read-only, when the provider's ``access_token_claims`` is set
+    and the token passed every check; None otherwise (see :mod:`rpkit.authz`)."""
 
 
 class RefreshResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -163,6 +172,8 @@ class RefreshResult(msgspec.Struct, frozen=True, kw_only=True):
     tokens: TokenSet
     id_token: IDToken | None
     """None for OAuth 2.0-only providers."""
+    access_claims: Mapping[str, Any] | None = None
+    """The new access token's verified claims, as :attr:`LoginResult.access_claims`."""
 
 
 class RelyingParty:
@@ -203,8 +214,12 @@ class RelyingParty:
         self.discovery = discovery or DiscoveryCache(http, timeout=timeout)
         self.jwks = jwks or JWKSCache(http, timeout=timeout)
         self.validator = TokenValidator(self.jwks, clock=clock)
-        self.tokens = TokenClient(http, clock=clock, timeout=timeout)
-        self.userinfo = UserInfoClient(http, timeout=timeout)
+        self._access_claims = AccessClaimsVerifier(self.jwks, clock=clock)
+        self.dpop_nonces = DPoPNonces()
+        """The servers' latest DPoP nonces by origin (RFC 9449 §8), shared by every request;
+        pass it to :class:`~rpkit.dpop.DPoPAuth` too."""
+        self.tokens = TokenClient(http, clock=clock, timeout=timeout, nonces=self.dpop_nonces)
+        self.userinfo = UserInfoClient(http, timeout=timeout, nonces=self.dpop_nonces)
         self._timeout = timeout
         self._http = http
         self._lock_factory = lock_factory
@@ -237,7 +252,9 @@ class RelyingParty:
         params: Mapping[str, str] | None = None,
         binding: str | None = None,
     ) -> LoginRequest:
-        """Start a login: store a transaction and return the authorization URL.
+        """Start a login: store a transaction and return the authorization URL. With PAR
+        (:attr:`~rpkit.config.ProviderConfig.par`) the parameters are pushed first and the URL
+        carries only ``client_id`` and ``request_uri``; a refused push stores nothing.
 
         Args:
             provider_id: which provider.
@@ -245,10 +262,16 @@ class RelyingParty:
             return_to: where to land after login; unsafe values become ``/`` (row 65).
             params: extra authorization parameters, checked against the provider's allowlist.
             binding: a value tied to the browser; the callback must present the same.
+
+        Raises:
+            PushedAuthorizationUnavailableError: PAR is required (by ``par="required"`` or the
+                provider) and cannot be used; nothing was sent or stored.
+            PushedAuthorizationError: the push was refused; nothing was stored.
         """
         config = self.provider(provider_id)
         extra = flow.validate_params(config, params)
         metadata = await self.discovery.get(config)
+        pushing = par.use_par(config, metadata)
         max_age = int(extra.pop("max_age")) if "max_age" in extra else None
         flow_id = secrets.token_hex(6)
         extra |= await _hook_params(config, redirect_uri, extra, flow_id)
@@ -261,10 +284,32 @@ class RelyingParty:
             binding=binding,
             flow_id=flow_id,
         )
+        key = DPoPKey.generate(config.dpop_alg) if config.dpop else None
+        jkt = key.thumbprint if key is not None else None
+        if key is not None:
+            transaction = msgspec.structs.replace(transaction, dpop_jwk=key.to_private_jwk())
+        if pushing:
+            asked = flow.authorization_params(config, transaction, extra, dpop_jkt=jkt)
+            pushed = await self._push(config, metadata, asked)
+            transaction = msgspec.structs.replace(transaction, pushed_until=pushed.expires_at)
+            url = par.authorization_url(metadata, config.client_id, pushed)
+        else:
+            url = flow.authorization_url(config, metadata, transaction, extra, dpop_jkt=jkt)
         await flow.store_transaction(self.store, transaction)
-        url = flow.authorization_url(config, metadata, transaction, extra)
-        _log(config, transaction.flow_id).info("rpkit.login.started")
+        log = _log(config, transaction.flow_id)
+        log.info("rpkit.login.started", par=pushing, dpop=jkt is not None)
         return LoginRequest(url=url, state=transaction.state, flow_id=transaction.flow_id)
+
+    async def _push(
+        self, config: ProviderConfig, metadata: ProviderMetadata, params: Mapping[str, str]
+    ) -> par.PushedRequest:
+        """Push ``params`` with the client's authentication (RFC 9126 §2.1); a
+        ``private_key_jwt`` assertion names the issuer as its audience (§2)."""
+        secret = await self.tokens.client_secret(config)
+        auth = client_auth(config, metadata.issuer, now=self._now(), secret=secret)
+        return await par.push(
+            self._http, config, metadata, params, auth=auth, now=self._now(), timeout=self._timeout
+        )
 
     async def complete_login(
         self, provider_id: str, params: Sequence[tuple[str, str]], *, binding: str | None = None
@@ -306,12 +351,14 @@ class RelyingParty:
         comes back and map the identity."""
         transaction = callback.transaction
         log = _log(config, transaction.flow_id)
+        key = _dpop_key(transaction.dpop_jwk)
         tokens = await self.tokens.exchange_code(
             config,
             metadata,
             code=callback.code,
             redirect_uri=transaction.redirect_uri,
             code_verifier=transaction.code_verifier,
+            dpop=key,
         )
         # One fetcher per login, bound to its access token: the OAuth 2.0 profile and any
         # further JSON an identity mapper reads (GitHub's /user/emails) go through it.
@@ -328,7 +375,7 @@ class RelyingParty:
             userinfo = claims = await _profile(fetch, metadata.userinfo_endpoint or "")
         else:
             id_token = await self._login_id_token(config, metadata, tokens, transaction)
-            userinfo = await self._userinfo(config, metadata, tokens, id_token)
+            userinfo = await self._userinfo(config, metadata, tokens, id_token, key)
             claims = id_token.claims
         source = IdentitySource(
             provider_id=config.id,
@@ -340,6 +387,7 @@ class RelyingParty:
             fetch_json=fetch,
         )
         identity = await _map_identity(config, source, log)
+        access_claims = await self._access_claims.verify(config, metadata, tokens.access_token)
         log.info("rpkit.login.completed")
         return LoginResult(
             identity=identity,
@@ -347,6 +395,8 @@ class RelyingParty:
             tokens=tokens,
             userinfo=userinfo,
             return_to=transaction.return_to,
+            dpop_key=key,
+            access_claims=access_claims,
         )
 
     async def _login_id_token(
@@ -373,6 +423,7 @@ class RelyingParty:
         metadata: ProviderMetadata,
         tokens: TokenSet,
         id_token: IDToken,
+        dpop: DPoPKey | None,
     ) -> Mapping[str, Any] | None:
         if not config.fetch_userinfo or metadata.userinfo_endpoint is None:
             return None
@@ -382,6 +433,7 @@ class RelyingParty:
             access_token=tokens.access_token,
             expected_sub=id_token.sub,
             verify_jwt=self._userinfo_verifier(config, metadata),
+            dpop=dpop,
         )
 
     def _userinfo_verifier(
@@ -400,6 +452,7 @@ class RelyingParty:
         *,
         key: str,
         reload: Callable[[], Awaitable[RefreshResult]] | None = None,
+        dpop_key: DPoPKey | None = None,
     ) -> RefreshResult:
         """Refresh a session's tokens, single-flight per ``key`` (the session id).
 
@@ -416,6 +469,8 @@ class RelyingParty:
             reload: awaited once the lock is held; returns the session's tokens as stored now.
                 When their access token is no longer ``tokens``', another worker refreshed
                 meanwhile and they are returned as they are, without a request.
+            dpop_key: the session's DPoP key (RFC 9449 §5): the refresh request carries a
+                proof made with it, and the new access token must be ``DPoP``-bound.
 
         Raises:
             SessionExpiredError: the OP refused the refresh token: sign the user in again.
@@ -423,7 +478,9 @@ class RelyingParty:
         """
         running = self._refreshing.get(key)
         if running is None:
-            refreshing = self._refresh(provider_id, tokens, id_token, key, reload)
+            refreshing = self._refresh(
+                provider_id, tokens, id_token, key, reload, dpop_key=dpop_key
+            )
             running = asyncio.ensure_future(refreshing)
             self._refreshing[key] = running
             running.add_done_callback(lambda _: self._refreshing.pop(key, None))
@@ -436,6 +493,8 @@ class RelyingParty:
         id_token: IDToken | None,
         key: str,
         reload: Callable[[], Awaitable[RefreshResult]] | None,
+        *,
+        dpop_key: DPoPKey | None = None,
     ) -> RefreshResult:
         if tokens.refresh_token is None:
             raise ConfigurationError("this session has no refresh token (request offline_access)")
@@ -448,7 +507,7 @@ class RelyingParty:
                 return stored
             metadata = await self.discovery.get(config)
             fresh = await self.tokens.refresh(
-                config, metadata, tokens.refresh_token, granted_scope=tokens.scope
+                config, metadata, tokens.refresh_token, granted_scope=tokens.scope, dpop=dpop_key
             )
             new_id_token = id_token
             if fresh.id_token is not None and id_token is not None:
@@ -460,8 +519,9 @@ class RelyingParty:
                     access_token=fresh.access_token,
                     original=id_token,
                 )
+            access_claims = await self._access_claims.verify(config, metadata, fresh.access_token)
         _log(config, None).info("rpkit.refresh.completed")
-        return RefreshResult(tokens=fresh, id_token=new_id_token)
+        return RefreshResult(tokens=fresh, id_token=new_id_token, access_claims=access_claims)
 
     async def validate_access_token(self, token: str, policy: AccessTokenPolicy) -> AccessToken:
         """Validate a bearer access token for an API (see :class:`AccessTokenPolicy`)."""
@@ -520,6 +580,13 @@ def _by_id(providers: Iterable[ProviderConfig]) -> dict[str, ProviderConfig]:
     if not by_id:
         raise ConfigurationError("configure at least one provider")
     return by_id
+
+
+def _dpop_key(jwk: Mapping[str, Any] | None) -> DPoPKey | None:
+    """The login's DPoP key, from its transaction; None when the login started without one."""
+    if jwk is None:
+        return None
+    return DPoPKey.from_private_jwk(jwk)
 
 
 async def _hook_params(

@@ -23,15 +23,18 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from rpkit.authz import AccessTokenClaims, ClaimPaths
 from rpkit.errors import ConfigurationError
 from rpkit.hooks import NO_HOOKS, ProviderHooks
 
 __all__ = [
     "DEFAULT_AUTHORIZATION_PARAMS",
+    "DPOP_ALGS",
     "RESERVED_AUTHORIZATION_PARAMS",
     "TENANT_PLACEHOLDER",
     "ClientAuthMethod",
     "Endpoints",
+    "ParMode",
     "ProviderConfig",
     "ProviderKind",
     "TenantPolicy",
@@ -39,6 +42,12 @@ __all__ = [
 ]
 
 ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+ParMode = Literal["auto", "required", "off"]
+"""When to push the authorization request (RFC 9126): ``auto`` when the provider advertises a
+``pushed_authorization_request_endpoint``, ``required`` always (a login refuses to start without
+the endpoint), ``off`` never (refused when the provider requires PAR)."""
+DPOP_ALGS = ("ES256", "ES384", "ES512", "PS256", "RS256", "EdDSA")
+"""Algorithms a DPoP key may sign proofs with (RFC 9449 §4.2: asymmetric only)."""
 ProviderKind = Literal["oidc", "oauth2"]
 """``oidc``: OpenID Connect (ID token, discovery unless :class:`Endpoints` are given).
 ``oauth2``: OAuth 2.0 only (no ID token; the identity comes from a profile endpoint)."""
@@ -59,6 +68,7 @@ RESERVED_AUTHORIZATION_PARAMS = frozenset(
         "response_mode",
         "request",
         "request_uri",
+        "dpop_jkt",
     }
 )
 """Parameters rpkit sets itself; no configuration or request may override them."""
@@ -78,6 +88,10 @@ MAX_IAT_AGE = 366 * 86400
 """Longest ``max_iat_age``: it also bounds how long a back-channel logout ``jti`` is kept."""
 MAX_CODE_LENGTH = 65536
 """Largest ``max_code_length`` a provider may configure."""
+_ORIGIN = re.compile(
+    r"https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+)
+"""A bare origin: scheme, host (a DNS name or a bracketed IPv6 address) and optional port."""
 
 
 def is_loopback_http(url: str) -> bool:
@@ -200,6 +214,18 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     the client id (row 27). Empty rejects any extra audience."""
     post_logout_redirect_uri: str | None = None
     """Where the provider sends the browser after RP-initiated logout; must be registered there."""
+    frontchannel_logout: bool = False
+    """Serve OpenID Connect Front-Channel Logout 1.0 for this provider (the Litestar route
+    ``{path}/frontchannel-logout/{id}``; register it as the client's ``frontchannel_logout_uri``
+    with ``frontchannel_logout_session_required=true``). rpkit then ends the sessions a request
+    names by ``iss`` and ``sid`` and refuses one without them (400): a request naming nobody
+    would have to end the framed browser's session, whose cookies are not sent cross-site. Off
+    by default: anyone may send the browser there, so a leaked ``sid`` ends its session."""
+    frontchannel_logout_frame_ancestors: tuple[str, ...] = ()
+    """Origins (``https://host[:port]``) allowed to frame the front-channel logout route, in its
+    ``Content-Security-Policy: frame-ancestors``. Empty: the issuer's origin and the discovered
+    ``end_session_endpoint``'s origin, where the provider's logout page runs. Every other
+    origin is refused by the browser."""
     allow_insecure_http: bool = False
     """Development only: allow ``http://`` issuers and endpoints on loopback addresses. Never
     enables ``http`` for other hosts."""
@@ -207,6 +233,18 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Assumed access-token lifetime in seconds when the provider omits ``expires_in``."""
     fetch_userinfo: bool = True
     """Call UserInfo after login and merge its claims (identity always from the ID token)."""
+    claim_paths: ClaimPaths | None = None
+    """Where the provider puts roles, permissions and the organization
+    (:class:`~rpkit.authz.ClaimPaths`), for the guards ``requires_role``,
+    ``requires_permission`` and ``requires_org``. They are read from the verified access-token
+    claims when :attr:`access_token_claims` is set, else from the identity's claims (the ID
+    token's over UserInfo's). None: those guards deny every session of this provider."""
+    access_token_claims: AccessTokenClaims | None = None
+    """Verify the access token of each login and refresh as this says
+    (:class:`~rpkit.authz.AccessTokenClaims`: the provider's keys and issuer, an audience rule,
+    never an ID token) and keep what :attr:`claim_paths` read of it in the session. A token
+    failing a check contributes nothing (logged at info); it never fails the login. None: the
+    access token is never read, as OAuth 2.0 intends for clients."""
     kind: ProviderKind = "oidc"
     """``oidc`` or ``oauth2`` (OAuth 2.0-only: no ID token, identity from
     ``endpoints.profile_endpoint`` through ``hooks.identity``; ``state`` and PKCE stay
@@ -231,6 +269,22 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     stolen authorization code can be redeemed by whoever also holds the client secret, and
     nothing binds the code to this browser's login except ``state``. Refused for public
     clients (``client_auth='none'``), which have no secret. Logged at startup."""
+    par: ParMode = "auto"
+    """Pushed authorization requests (RFC 9126): the authorization parameters are POSTed to the
+    provider with client authentication, and the browser carries only ``client_id`` and a
+    one-time ``request_uri``, so they can be neither read nor altered on the way. ``auto`` (the
+    default) pushes when discovery advertises ``pushed_authorization_request_endpoint``;
+    ``required`` refuses to start a login without it; ``off`` never pushes (a relaxation, logged
+    at startup; a login is refused when the provider sets
+    ``require_pushed_authorization_requests``)."""
+    dpop: bool = False
+    """Sender-constrained tokens (RFC 9449): each login gets its own DPoP key (``dpop_alg``),
+    kept server-side with the session; the token request, refresh and UserInfo carry a proof
+    signed with it, and the authorization request carries its thumbprint (``dpop_jkt``). A
+    token response whose ``token_type`` is not ``DPoP`` is refused. A stolen access or refresh
+    token is useless without the key. Needs a provider that supports DPoP."""
+    dpop_alg: str = "ES256"
+    """The algorithm of DPoP keys and proofs: one of :data:`DPOP_ALGS` (asymmetric only)."""
     hooks: ProviderHooks = NO_HOOKS
     """The provider's typed hooks (:mod:`rpkit.hooks`); none by default."""
 
@@ -266,6 +320,11 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
             relaxed.append("accept_missing_nonce: ID tokens without a nonce are accepted")
         if self.tenants is not None and self.tenants.any_tenant:
             relaxed.append("tenants.any_tenant: users of every tenant of the issuer may sign in")
+        if self.par == "off":
+            relaxed.append(
+                "par='off': authorization requests travel in the browser's URL even where the "
+                "provider offers pushed authorization requests"
+            )
         return tuple(relaxed)
 
     @property
@@ -282,6 +341,9 @@ def _problems(config: ProviderConfig) -> list[str]:
         *_param_problems(config.extra_authorization_params, config.allowed_authorization_params),
         *_kind_problems(config),
         *_tenant_problems(config),
+        *_authz_problems(config),
+        *_frontchannel_problems(config),
+        *_par_dpop_problems(config),
     ]
     return [message for message in checks if message]
 
@@ -360,6 +422,42 @@ def _param_problems(params: dict[str, str], allowed: frozenset[str]) -> list[str
     return []
 
 
+def _frontchannel_problems(config: ProviderConfig) -> list[str]:
+    ancestors = config.frontchannel_logout_frame_ancestors
+    if ancestors and not config.frontchannel_logout:
+        return ["frontchannel_logout_frame_ancestors needs frontchannel_logout=True"]
+    if config.frontchannel_logout and config.is_oauth2:
+        return ["kind='oauth2' has no front-channel logout: there is no OpenID session (sid)"]
+    try:
+        tenant_host = TENANT_PLACEHOLDER in urlsplit(config.issuer).netloc
+    except ValueError:  # an unbalanced '[': _identity_problems reports the issuer
+        tenant_host = False
+    if config.frontchannel_logout and tenant_host and not ancestors:
+        return [
+            "an issuer template with the tenant in its host needs "
+            "frontchannel_logout_frame_ancestors: its origin is not one origin"
+        ]
+    bad = [origin for origin in ancestors if not _is_origin(config, origin)]
+    if bad:
+        return [
+            f"frontchannel_logout_frame_ancestors {bad} must be origins such as "
+            "'https://login.example' (no path, query or wildcard; http only on loopback with "
+            "allow_insecure_http)"
+        ]
+    return []
+
+
+def _is_origin(config: ProviderConfig, origin: str) -> bool:
+    """A bare ``scheme://host[:port]``, nothing a CSP source list could read as more."""
+    return bool(_ORIGIN.fullmatch(origin)) and _https_or_loopback(config, origin)
+
+
+def _authz_problems(config: ProviderConfig) -> list[str]:
+    if config.access_token_claims is not None and config.is_oauth2:
+        return ["access_token_claims needs kind='oidc': an OAuth 2.0-only provider has no keys"]
+    return []
+
+
 def _kind_problems(config: ProviderConfig) -> list[str]:
     endpoints = config.endpoints
     problems = []
@@ -400,6 +498,17 @@ def _tenant_problems(config: ProviderConfig) -> list[str]:
     if templated and config.discovery_url is None and config.endpoints is None:
         return ["an issuer template cannot be discovered: set discovery_url (e.g. .../common)"]
     return _policy_problems(policy)
+
+
+def _par_dpop_problems(config: ProviderConfig) -> list[str]:
+    problems = []
+    if config.par not in ("auto", "required", "off"):
+        problems.append("par must be 'auto', 'required' or 'off'")
+    if config.dpop_alg not in DPOP_ALGS:
+        problems.append(f"dpop_alg must be one of {list(DPOP_ALGS)}")
+    if config.dpop and config.is_oauth2:
+        problems.append("dpop needs kind='oidc': OAuth 2.0-only profile endpoints take Bearer")
+    return problems
 
 
 def _policy_problems(policy: TenantPolicy) -> list[str]:

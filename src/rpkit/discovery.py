@@ -101,6 +101,12 @@ class ProviderMetadata(msgspec.Struct, frozen=True, kw_only=True):
     backchannel_logout_supported: bool = False
     backchannel_logout_session_supported: bool = False
     frontchannel_logout_supported: bool = False
+    pushed_authorization_request_endpoint: str | None = None
+    """RFC 9126 §5: where authorization requests are pushed; None when the OP has no PAR."""
+    require_pushed_authorization_requests: bool = False
+    """RFC 9126 §5: the OP accepts authorization requests only through PAR."""
+    dpop_signing_alg_values_supported: tuple[str, ...] = ()
+    """RFC 9449 §5.1: the algorithms the OP accepts in DPoP proofs; empty when not advertised."""
     raw: Mapping[str, Any] = msgspec.field(default_factory=lambda: MappingProxyType({}))
     """The whole document as received, deeply read-only (mappings and tuples)."""
 

@@ -12,6 +12,8 @@ table. Causes are always chained (``raise ... from exc``).
     ├── DiscoveryError
     │   └── IssuerMismatchError
     ├── JWKSError
+    ├── PushedAuthorizationError         (RFC 9126: the push was refused or unusable)
+    │   └── PushedAuthorizationUnavailableError  (PAR required by one side, absent or off)
     ├── CallbackError
     │   ├── DuplicateParameterError
     │   ├── OversizedParameterError          (a parameter from the browser is over its bound)
@@ -23,12 +25,18 @@ table. Causes are always chained (``raise ... from exc``).
     ├── TokenEndpointError
     │   ├── ClientSecretError                (the client-secret factory failed: no request made)
     │   ├── TokenExchangeError
-    │   └── InvalidGrantError
-    │       └── SessionExpiredError          (refresh refused: sign in again)
+    │   │   └── DPoPTokenTypeError           (DPoP was asked for, another token_type came back)
+    │   ├── InvalidGrantError
+    │   │   └── SessionExpiredError          (refresh refused: sign in again)
+    │   └── ClientCredentialsError           (no machine-to-machine token: ``status``)
+    │       ├── ClientCredentialsRefusedError      (a 4xx: not retried automatically)
+    │       ├── ClientCredentialsUnavailableError  (no answer, 5xx, 408, 429: try later)
+    │       └── ClientCredentialsResponseError     (an unusable answer)
     ├── TokenValidationError
     │   ├── IDTokenValidationError
     │   │   └── RefreshContinuityError
     │   ├── AccessTokenValidationError
+    │   ├── DPoPProofError               (a DPoP proof, or a token's DPoP binding, was refused)
     │   └── LogoutTokenValidationError
     ├── UserInfoError                    (also an OAuth 2.0 profile endpoint's bad answer)
     ├── IdentityRefusedError             (the provider's identity mapping refused the user)
@@ -46,8 +54,14 @@ __all__ = [
     "AccessTokenValidationError",
     "AuthorizationResponseError",
     "CallbackError",
+    "ClientCredentialsError",
+    "ClientCredentialsRefusedError",
+    "ClientCredentialsResponseError",
+    "ClientCredentialsUnavailableError",
     "ClientSecretError",
     "ConfigurationError",
+    "DPoPProofError",
+    "DPoPTokenTypeError",
     "DiscoveryError",
     "DuplicateParameterError",
     "FrontChannelTokenError",
@@ -64,6 +78,8 @@ __all__ = [
     "NotSignedInError",
     "OversizedParameterError",
     "PermissionDeniedError",
+    "PushedAuthorizationError",
+    "PushedAuthorizationUnavailableError",
     "RPKitError",
     "RefreshContinuityError",
     "ResponseIssuerError",
@@ -165,6 +181,33 @@ class JWKSError(RPKitError):
         self.unavailable = unavailable
 
 
+class PushedAuthorizationError(RPKitError):
+    """The pushed authorization request (RFC 9126 §2) was refused or its answer was unusable:
+    no ``request_uri``, so no redirect was made and no login transaction was stored.
+
+    Attributes:
+        error: the OAuth error code the provider answered with (RFC 9126 §2.3), if any.
+        description: the provider's ``error_description``, truncated (untrusted text).
+    """
+
+    code = "pushed_authorization_failed"
+
+    def __init__(
+        self, detail: str, *, error: str | None = None, description: str | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.error = error
+        self.description = description
+
+
+class PushedAuthorizationUnavailableError(PushedAuthorizationError):
+    """A login cannot start: the provider is configured with ``par="required"`` but its
+    metadata has no ``pushed_authorization_request_endpoint``, or the provider requires PAR
+    (``require_pushed_authorization_requests``) and the configuration says ``par="off"``."""
+
+    code = "pushed_authorization_unavailable"
+
+
 class CallbackError(RPKitError):
     """The authorization response (the callback) was rejected before any token request."""
 
@@ -260,6 +303,14 @@ class TokenExchangeError(TokenEndpointError):
     code = "token_exchange_failed"
 
 
+class DPoPTokenTypeError(TokenExchangeError):
+    """DPoP was used for the token request, but the token response's ``token_type`` is not
+    ``DPoP`` (RFC 9449 §5): the provider issued a token that is not bound to the key, so it is
+    refused and no session is made."""
+
+    code = "dpop_token_type"
+
+
 class InvalidGrantError(TokenEndpointError):
     """The OP refused the code or refresh token (``invalid_grant``)."""
 
@@ -270,6 +321,53 @@ class SessionExpiredError(InvalidGrantError):
     """A refresh was refused: the session is over and the user must sign in again."""
 
     code = "session_expired"
+
+
+class ClientCredentialsError(TokenEndpointError):
+    """No client-credentials (machine-to-machine) token could be had
+    (:mod:`rpkit.client_credentials`).
+
+    Attributes:
+        status: the HTTP status the token endpoint answered with; None when no answer came.
+    """
+
+    code = "client_credentials_failed"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(detail, error=error, description=description)
+        self.status = status
+
+
+class ClientCredentialsRefusedError(ClientCredentialsError):
+    """The provider refused the client-credentials request with a client error (a 4xx such as
+    ``invalid_client``, ``unauthorized_client``, ``invalid_scope``, ``invalid_target``): it is
+    never retried automatically, and the same request is refused without a request for a short
+    while (``refusal_ttl``)."""
+
+    code = "client_credentials_refused"
+
+
+class ClientCredentialsUnavailableError(ClientCredentialsError):
+    """The token endpoint could not be reached, timed out, or answered 5xx, 408 or 429 (or the
+    provider's metadata or minted secret could not be had): a transient failure, nothing
+    remembered; a later call tries again."""
+
+    code = "client_credentials_unavailable"
+
+
+class ClientCredentialsResponseError(ClientCredentialsError):
+    """The token endpoint's answer was unusable: not a JSON object, no access token, a
+    ``token_type`` other than Bearer, an absurd ``expires_in``, a redirect or an oversized
+    body."""
+
+    code = "client_credentials_invalid_response"
 
 
 class TokenValidationError(RPKitError):
@@ -302,6 +400,26 @@ class AccessTokenValidationError(TokenValidationError):
     """A bearer access token failed validation."""
 
     code = "access_token_invalid"
+
+
+class DPoPProofError(TokenValidationError):
+    """A request's DPoP proof (RFC 9449 §4.3) or its access token's DPoP binding (§6, §7) was
+    refused; the request was not served.
+
+    Attributes:
+        reason: which check failed: ``missing``, ``multiple``, ``malformed``, ``typ``, ``alg``,
+            ``jwk``, ``private_key``, ``signature``, ``jti``, ``htm``, ``htu``, ``iat``,
+            ``ath``, ``use_dpop_nonce`` (a server nonce is required or stale), ``replay``,
+            ``jkt`` (the token is bound to another key), ``bound_bearer`` (a DPoP-bound token
+            sent as ``Bearer``, §7.2) or ``unbound`` (an unbound token sent as ``DPoP``).
+        nonce: with ``use_dpop_nonce``, the nonce the client must put in its next proof.
+    """
+
+    code = "dpop_proof_invalid"
+
+    def __init__(self, reason: str, detail: str, *, nonce: str | None = None) -> None:
+        super().__init__(reason, detail)
+        self.nonce = nonce
 
 
 class LogoutTokenValidationError(TokenValidationError):
@@ -356,7 +474,8 @@ class PermissionDeniedError(RPKitError):
     """The user is signed in, but not with the provider, claim or ``acr`` a route requires.
 
     Attributes:
-        requirement: which requirement failed: ``provider``, ``claim`` or ``acr``.
+        requirement: which requirement failed: ``provider``, ``tenant``, ``claim``, ``acr``,
+            ``role``, ``permission`` or ``organization``.
     """
 
     code = "forbidden"

@@ -48,6 +48,7 @@ __all__ = [
     "TRANSACTION_TTL",
     "Callback",
     "Transaction",
+    "authorization_params",
     "authorization_url",
     "check_callback",
     "check_callback_params",
@@ -117,6 +118,11 @@ class Transaction(msgspec.Struct, frozen=True, kw_only=True):
     binding: str | None = None
     """A value tied to the browser (the adapter's transaction-cookie handle, hashed): a callback
     from another browser does not match and cannot consume this transaction (row 9)."""
+    dpop_jwk: dict[str, Any] | None = None
+    """The login's private DPoP key (RFC 9449) as a JWK, when the provider uses DPoP: its
+    thumbprint went out as ``dpop_jkt``, and the code exchange must be proven with it."""
+    pushed_until: int | None = None
+    """When the login's pushed ``request_uri`` (RFC 9126) expires; None without PAR."""
 
 
 class Callback(msgspec.Struct, frozen=True, kw_only=True):
@@ -261,10 +267,28 @@ def authorization_url(
     metadata: ProviderMetadata,
     transaction: Transaction,
     extra: Mapping[str, str],
+    *,
+    dpop_jkt: str | None = None,
 ) -> str:
-    """The authorization request (Core §3.1.2.1): S256 PKCE always, even when the OP does not
-    advertise it (row 5), unless the named ``skip_pkce`` relaxation is set; ``state`` always;
-    ``nonce`` for OpenID Connect providers."""
+    """The authorization request (Core §3.1.2.1) as the browser's URL: the parameters of
+    :func:`authorization_params`."""
+    params = authorization_params(config, transaction, extra, dpop_jkt=dpop_jkt)
+    endpoint = metadata.authorization_endpoint
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
+
+
+def authorization_params(
+    config: ProviderConfig,
+    transaction: Transaction,
+    extra: Mapping[str, str],
+    *,
+    dpop_jkt: str | None = None,
+) -> dict[str, str]:
+    """The authorization request's parameters (Core §3.1.2.1): S256 PKCE always, even when the
+    OP does not advertise it (row 5), unless the named ``skip_pkce`` relaxation is set;
+    ``state`` always; ``nonce`` for OpenID Connect providers; ``dpop_jkt`` (RFC 9449 §10) when
+    the login has a DPoP key. The browser's URL (:func:`authorization_url`) or a pushed
+    request (:mod:`rpkit.par`) carries them."""
     params = dict(extra)
     params.update(
         response_type="code",
@@ -282,8 +306,9 @@ def authorization_url(
         params["response_mode"] = "form_post"
     if transaction.max_age is not None:
         params["max_age"] = str(transaction.max_age)
-    endpoint = metadata.authorization_endpoint
-    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
+    if dpop_jkt is not None:
+        params["dpop_jkt"] = dpop_jkt
+    return params
 
 
 async def store_transaction(store: KeyValueStore, transaction: Transaction) -> None:

@@ -1,12 +1,15 @@
 """The token endpoint: the authorization-code exchange and refresh (RFC 6749 §4.1.3, §6).
 
 Each grant is one POST over the application's shared client, never retried (a code is single-use,
-and a replayed refresh token looks like theft). The response must be a JSON object with a string
-``access_token`` and a ``token_type`` of ``Bearer`` in any letter case (rows 18, 19); the code
-exchange also needs an ``id_token`` (row 17). The result is a :class:`TokenSet` that records the
-scope actually granted. The ID token is *not* validated here: that is :mod:`rpkit.id_token`'s job.
-A redirect is refused (it would carry the code or the client's secret elsewhere), and the answer
-is read within a deadline and a byte bound (:mod:`rpkit._outbound`).
+and a replayed refresh token looks like theft) — except once when DPoP is used and the provider
+refused the proof for want of its nonce (RFC 9449 §8), which it does before judging the grant.
+The response must be a JSON object with a string ``access_token`` and a ``token_type`` of
+``Bearer`` in any letter case (rows 18, 19), or ``DPoP`` when a proof was sent (RFC 9449 §5);
+the code exchange also needs an ``id_token`` (row 17). The result is a :class:`TokenSet` that
+records the scope actually granted. The ID token is *not* validated here: that is
+:mod:`rpkit.id_token`'s job. A redirect is refused (it would carry the code or the client's
+secret elsewhere), and the answer is read within a deadline and a byte bound
+(:mod:`rpkit._outbound`).
 
 Example:
     >>> import httpx
@@ -35,8 +38,10 @@ from rpkit._log import get_logger
 from rpkit._outbound import DEFAULT_TIMEOUT, Refused, check_bounds, fetch
 from rpkit.config import ProviderConfig
 from rpkit.discovery import ProviderMetadata
+from rpkit.dpop import DPoPKey, DPoPNonces, nonce_challenge
 from rpkit.errors import (
     ClientSecretError,
+    DPoPTokenTypeError,
     InvalidGrantError,
     SessionExpiredError,
     TokenExchangeError,
@@ -61,6 +66,7 @@ _ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _UNREADABLE = "unreadable_error"
 _REDACTED = "<redacted>"
 _BEARER = "bearer"  # RFC 6750; compared case-insensitively (RFC 6749 §5.1, row 19)
+_DPOP = "dpop"  # RFC 9449 §5; compared case-insensitively too
 _MAX_EXPIRES_IN = 2**31 - 1  # 68 years
 _OAUTH2_SCOPE_SEPARATORS = r"[\s,]+"
 SECRET_RENEW_MARGIN = 300
@@ -72,7 +78,7 @@ class TokenSet(msgspec.Struct, frozen=True, kw_only=True):
 
     access_token: str
     token_type: str
-    """Lower-cased; always ``bearer``."""
+    """Lower-cased: ``bearer``, or ``dpop`` for a token bound to the login's DPoP key."""
     expires_at: int
     """Epoch seconds: ``expires_in`` after the response, or the provider's
     ``default_token_lifetime`` when the OP omits it (row 19)."""
@@ -125,6 +131,7 @@ class TokenClient:
         max_bytes: the largest token response read (default :data:`MAX_TOKEN_RESPONSE_BYTES`,
             64 KiB); a larger one is a :class:`~rpkit.errors.TokenExchangeError`.
         timeout: seconds one token request may take in all (default 10).
+        nonces: the servers' DPoP nonces (RFC 9449 §8), shared with the other clients.
     """
 
     def __init__(
@@ -134,8 +141,10 @@ class TokenClient:
         clock: Callable[[], float] = time.time,
         max_bytes: int = MAX_TOKEN_RESPONSE_BYTES,
         timeout: float = DEFAULT_TIMEOUT,
+        nonces: DPoPNonces | None = None,
     ) -> None:
         check_bounds("TokenClient", max_bytes, timeout)
+        self._nonces = nonces if nonces is not None else DPoPNonces()
         self._http = http
         self._clock = clock
         self._max_bytes = max_bytes
@@ -182,10 +191,16 @@ class TokenClient:
         code: str,
         redirect_uri: str,
         code_verifier: str,
+        dpop: DPoPKey | None = None,
     ) -> TokenSet:
-        """Exchange an authorization code for tokens: one request, never retried (row 18).
+        """Exchange an authorization code for tokens: one request, never retried (row 18),
+        except once with a DPoP nonce the provider asked for (RFC 9449 §8).
+
+        With ``dpop``, the request carries a proof made with the key (RFC 9449 §5) and the
+        answer's ``token_type`` must be ``DPoP``.
 
         Raises:
+            DPoPTokenTypeError: DPoP was used and the token is not ``DPoP``-bound.
             InvalidGrantError: the OP refused the code (used, expired, wrong verifier).
             TokenExchangeError: any other OAuth error, a network failure, a body that is not a
                 JSON object, a missing ``access_token`` or ``id_token`` (row 17), or a
@@ -198,8 +213,10 @@ class TokenClient:
         }
         if not config.skip_pkce:
             form["code_verifier"] = code_verifier
-        body, raw = await self._post(config, metadata, form, InvalidGrantError)
-        access_token = _check(config, body, require_id_token="openid" in config.scopes)
+        body, raw = await self._post(config, metadata, form, InvalidGrantError, dpop)
+        access_token = _check(
+            config, body, require_id_token="openid" in config.scopes, dpop=dpop is not None
+        )
         return self._token_set(
             config, access_token, body, raw, fallback_scope=config.scopes, previous_refresh=None
         )
@@ -211,6 +228,7 @@ class TokenClient:
         refresh_token: str,
         *,
         granted_scope: Sequence[str] | None = None,
+        dpop: DPoPKey | None = None,
     ) -> TokenSet:
         """Use ``refresh_token`` once (RFC 6749 §6); never retried.
 
@@ -222,6 +240,8 @@ class TokenClient:
             granted_scope: the scope granted so far, recorded when the response omits ``scope``
                 (a refresh without ``scope`` keeps the original grant); ``config.scopes`` when
                 None.
+            dpop: the session's DPoP key: the request carries a proof (RFC 9449 §5) and the
+                new token must be ``DPoP``-bound.
 
         Raises:
             SessionExpiredError: the OP answered ``invalid_grant`` (revoked, expired or
@@ -230,8 +250,8 @@ class TokenClient:
                 refresh token may still be good.
         """
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        body, raw = await self._post(config, metadata, form, SessionExpiredError)
-        access_token = _check(config, body, require_id_token=False)
+        body, raw = await self._post(config, metadata, form, SessionExpiredError, dpop)
+        access_token = _check(config, body, require_id_token=False, dpop=dpop is not None)
         fallback = tuple(granted_scope) if granted_scope is not None else config.scopes
         return self._token_set(
             config, access_token, body, raw, fallback_scope=fallback, previous_refresh=refresh_token
@@ -243,16 +263,36 @@ class TokenClient:
         metadata: ProviderMetadata,
         form: dict[str, str],
         invalid_grant: type[InvalidGrantError],
+        dpop: DPoPKey | None = None,
     ) -> tuple[_TokenResponse, dict[str, Any]]:
+        endpoint = metadata.token_endpoint
+        response = await self._send(config, endpoint, form, dpop)
+        if dpop is not None and nonce_challenge(self._nonces, endpoint, response) is not None:
+            # RFC 9449 §8: the provider refused the proof for want of its nonce before looking
+            # at the grant, so the same grant goes once more, with a new proof and assertion.
+            _logger(config).info("rpkit.tokens.dpop_nonce_retry")
+            response = await self._send(config, endpoint, form, dpop)
+            self._nonces.learn(endpoint, response)
+        raw = _decode(config, response)
+        if response.status_code != 200 or "error" in raw:
+            _raise_oauth_error(config, response.status_code, raw, invalid_grant)
+        return _convert(config, raw), raw
+
+    async def _send(
+        self, config: ProviderConfig, endpoint: str, form: dict[str, str], dpop: DPoPKey | None
+    ) -> httpx.Response:
+        """One token request: fresh client authentication and, with ``dpop``, a fresh proof."""
         secret = await self.client_secret(config)
-        headers, auth_form = client_auth(
-            config, metadata.token_endpoint, now=self._clock(), secret=secret
-        )
+        now = self._clock()
+        headers, auth_form = client_auth(config, endpoint, now=now, secret=secret)
+        if dpop is not None:
+            nonce = self._nonces.get(endpoint)
+            headers["DPoP"] = dpop.proof("POST", endpoint, nonce=nonce, now=now)
         try:
-            response = await fetch(
+            return await fetch(
                 self._http,
                 "POST",
-                metadata.token_endpoint,
+                endpoint,
                 what="the token endpoint",
                 max_bytes=self._max_bytes,
                 timeout=self._timeout,
@@ -263,10 +303,6 @@ class TokenClient:
             raise _error(config, exc.detail) from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _error(config, f"the token request failed: {type(exc).__name__}") from exc
-        raw = _decode(config, response)
-        if response.status_code != 200 or "error" in raw:
-            _raise_oauth_error(config, response.status_code, raw, invalid_grant)
-        return _convert(config, raw), raw
 
     def _token_set(
         self,
@@ -281,7 +317,7 @@ class TokenClient:
         lifetime = config.default_token_lifetime if body.expires_in is None else body.expires_in
         tokens = TokenSet(
             access_token=access_token,
-            token_type=_BEARER,
+            token_type=(body.token_type or _BEARER).lower(),
             expires_at=int(self._clock()) + lifetime,
             refresh_token=body.refresh_token or previous_refresh,
             id_token=None if config.is_oauth2 else body.id_token or None,
@@ -305,12 +341,20 @@ def _scope(config: ProviderConfig, scope: str) -> tuple[str, ...]:
     return tuple(part for part in re.split(separators or r"\s+", scope.strip()) if part)
 
 
-def _check(config: ProviderConfig, body: _TokenResponse, *, require_id_token: bool) -> str:
+def _check(
+    config: ProviderConfig, body: _TokenResponse, *, require_id_token: bool, dpop: bool = False
+) -> str:
     """Check RFC 6749 §5.1 members (row 18c, d) and, for a login, the ID token (row 17);
-    return the access token."""
+    return the access token. With ``dpop`` the token must be ``DPoP`` (RFC 9449 §5), never
+    ``Bearer``: a provider that ignored the proof issued a token anyone holding it can use."""
     if not body.access_token:
         raise _error(config, "the token response has no access_token")
-    if (body.token_type or "").lower() != _BEARER:
+    token_type = (body.token_type or "").lower()
+    if dpop and token_type != _DPOP:
+        detail = f"DPoP was used but the token_type is {_safe(body.token_type)!r}, not 'DPoP'"
+        _logger(config).warning("rpkit.tokens.failed", detail=detail)
+        raise DPoPTokenTypeError(detail)
+    if not dpop and token_type != _BEARER:
         raise _error(config, f"the token response's token_type is {_safe(body.token_type)!r}")
     if require_id_token and not body.id_token:
         raise _error(config, "the token response has no id_token although openid was requested")

@@ -1,12 +1,13 @@
 """The UserInfo endpoint (Core §5.3): fetch the claims and refuse any answer that is not them.
 
-The access token travels only in the ``Authorization: Bearer`` header (row 46), never through a
-redirect, and the answer is read within a deadline and a byte bound (:mod:`rpkit._outbound`).
-An error status, a redirect, an oversized body, HTML, a JSON array, invalid JSON, an unexpected
-``application/jwt`` body, or a ``sub`` other than the ID token's is a
-:class:`~rpkit.errors.UserInfoError` with a stable ``reason``, never a silent success (rows 45,
-47, 48). A signed UserInfo JWT is verified by the caller's ``verify_jwt``
-(the ID-token validator); this module checks neither signatures nor ``iss``/``aud`` itself.
+The access token travels only in the ``Authorization`` header (``Bearer``, or ``DPoP`` with a
+proof: RFC 9449 §7.1; row 46), never through a redirect, and the answer is read within a
+deadline and a byte bound (:mod:`rpkit._outbound`). An error status, a redirect, an oversized
+body, HTML, a JSON array, invalid JSON, an unexpected ``application/jwt`` body, or a ``sub``
+other than the ID token's is a :class:`~rpkit.errors.UserInfoError` with a stable ``reason``,
+never a silent success (rows 45, 47, 48). A signed UserInfo JWT is verified by the caller's
+``verify_jwt`` (the ID-token validator); this module checks neither signatures nor
+``iss``/``aud`` itself.
 
 Aggregated and distributed claims (Core §5.6.2, row 49) are not supported: ``_claim_names`` and
 ``_claim_sources`` are dropped, and nothing is fetched from a claims source.
@@ -35,6 +36,7 @@ from rpkit._log import get_logger
 from rpkit._outbound import DEFAULT_TIMEOUT, Redirected, Refused, check_bounds, fetch
 from rpkit.config import ProviderConfig
 from rpkit.discovery import ProviderMetadata
+from rpkit.dpop import DPoPKey, DPoPNonces, nonce_challenge
 from rpkit.errors import ConfigurationError, RPKitError, UserInfoError
 
 __all__ = ["DROPPED_MEMBERS", "MAX_USERINFO_BYTES", "JWTVerifier", "UserInfoClient"]
@@ -52,6 +54,7 @@ MAX_USERINFO_BYTES = 256 * 1024
 _JSON = "application/json"
 _JWT = "application/jwt"
 _BEARER_ERROR = re.compile(r'\berror="([A-Za-z0-9_.\-]{1,64})"')
+"""The ``error`` of a ``Bearer`` (RFC 6750 §3) or ``DPoP`` (RFC 9449 §7.1) challenge."""
 
 
 class UserInfoClient:
@@ -64,6 +67,7 @@ class UserInfoClient:
         max_bytes: the largest answer read (default :data:`MAX_USERINFO_BYTES`, 256 KiB); a
             larger one is a :class:`~rpkit.errors.UserInfoError` with reason ``too_large``.
         timeout: seconds one request may take in all (default 10).
+        nonces: the servers' DPoP nonces (RFC 9449 §9), shared with the other clients.
     """
 
     def __init__(
@@ -72,8 +76,10 @@ class UserInfoClient:
         *,
         max_bytes: int = MAX_USERINFO_BYTES,
         timeout: float = DEFAULT_TIMEOUT,
+        nonces: DPoPNonces | None = None,
     ) -> None:
         check_bounds("UserInfoClient", max_bytes, timeout)
+        self._nonces = nonces if nonces is not None else DPoPNonces()
         self._http = http
         self._max_bytes = max_bytes
         self._timeout = timeout
@@ -86,6 +92,7 @@ class UserInfoClient:
         access_token: str,
         expected_sub: str,
         verify_jwt: JWTVerifier | None = None,
+        dpop: DPoPKey | None = None,
     ) -> Mapping[str, Any]:
         """The UserInfo claims of ``access_token``'s user, read-only.
 
@@ -96,6 +103,9 @@ class UserInfoClient:
             access_token: sent as ``Authorization: Bearer`` only.
             expected_sub: the validated ID token's ``sub``; the claims must name it (row 45).
             verify_jwt: verifies a signed response; required when signed UserInfo is configured.
+            dpop: the key ``access_token`` is bound to: the token goes as
+                ``Authorization: DPoP`` with a proof carrying ``ath`` (RFC 9449 §7.1), sent
+                once more with the server's nonce when it asks for one (§9).
 
         Raises:
             UserInfoError: the answer is unusable; ``reason`` is one of ``no_endpoint``,
@@ -110,7 +120,7 @@ class UserInfoClient:
             msg = f"provider {config.id!r}: userinfo_signed_response_alg is set; pass verify_jwt"
             raise ConfigurationError(msg)
         try:
-            response = await self._get(metadata, access_token, signed=signed)
+            response = await self._get(metadata, access_token, signed=signed, dpop=dpop)
             claims = await _claims(response, verify_jwt if signed else None)
             _check_subject(claims, expected_sub)
         except UserInfoError as exc:
@@ -121,13 +131,31 @@ class UserInfoClient:
         return MappingProxyType({name: freeze(value) for name, value in kept.items()})
 
     async def _get(
-        self, metadata: ProviderMetadata, access_token: str, *, signed: bool
+        self,
+        metadata: ProviderMetadata,
+        access_token: str,
+        *,
+        signed: bool,
+        dpop: DPoPKey | None = None,
     ) -> httpx.Response:
         endpoint = metadata.userinfo_endpoint
         if endpoint is None:
             msg = "the provider's metadata has no userinfo_endpoint"
             raise UserInfoError(msg, reason="no_endpoint")
+        response = await self._send(endpoint, access_token, signed=signed, dpop=dpop)
+        if dpop is not None and nonce_challenge(self._nonces, endpoint, response) is not None:
+            response = await self._send(endpoint, access_token, signed=signed, dpop=dpop)
+            self._nonces.learn(endpoint, response)
+        return response
+
+    async def _send(
+        self, endpoint: str, access_token: str, *, signed: bool, dpop: DPoPKey | None
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {access_token}", "Accept": _JWT if signed else _JSON}
+        if dpop is not None:
+            headers["Authorization"] = f"DPoP {access_token}"
+            nonce = self._nonces.get(endpoint)
+            headers["DPoP"] = dpop.proof("GET", endpoint, access_token=access_token, nonce=nonce)
         try:
             # fetch never follows a redirect: the Bearer token would go along.
             return await fetch(
@@ -177,7 +205,7 @@ def _check_status(response: httpx.Response) -> None:
     status = response.status_code
     if status == 401:
         found = _BEARER_ERROR.search(response.headers.get("www-authenticate", ""))
-        error = found.group(1) if found else "no Bearer error"
+        error = found.group(1) if found else "no Bearer or DPoP error"
         msg = f"UserInfo refused the access token (HTTP 401, {error})"
         raise UserInfoError(msg, reason="unauthorized")
     if status != 200:

@@ -57,3 +57,25 @@ async def test_a_form_without_its_csrf_token_sends_no_email():
 
     assert refused.status_code == 403
     assert len(fake.outbox) == 0
+
+
+async def test_a_wrong_code_comes_back_to_the_code_form_with_the_attempts_left():
+    app, fake = _app()
+    async with AsyncTestClient(app, base_url=APP_URL) as browser:
+        token = (await browser.get("/auth/scalekit/csrf")).json()["csrf_token"]
+        await browser.post(
+            "/auth/scalekit/passwordless/send",
+            data={"email": "ada@example.org", "return_to": "/", "csrf_token": token},
+        )
+        code = fake.outbox.last("ada@example.org").otp
+        refused = await browser.post(
+            "/auth/scalekit/passwordless/verify",
+            data={"code": "000000" if code != "000000" else "111111", "csrf_token": token},
+            follow_redirects=False,
+        )
+        page = await browser.get("/verify")
+
+    assert refused.status_code == 303
+    assert refused.headers["location"] == "/verify"
+    assert 'data-code="passwordless_invalid">That code is not valid. 4 attempts left.' in page.text
+    assert 'id="verify"' in page.text

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,36 +76,36 @@ def node_too_old() -> str | None:
     return version if (major, minor) < MIN_NODE else None
 
 
-def pinned_version() -> str:
-    """The exact oidc-provider version ``op/package.json`` pins."""
-    version: str = json.loads((OP_DIR / "package.json").read_text())["dependencies"][
+def pinned_version(op_dir: Path = OP_DIR) -> str:
+    """The exact oidc-provider version ``op/package.json`` (or ``op_dir``'s) pins."""
+    version: str = json.loads((op_dir / "package.json").read_text())["dependencies"][
         "oidc-provider"
     ]
     return version
 
 
-def installed_version() -> str | None:
-    manifest = OP_DIR / "node_modules" / "oidc-provider" / "package.json"
+def installed_version(op_dir: Path = OP_DIR) -> str | None:
+    manifest = op_dir / "node_modules" / "oidc-provider" / "package.json"
     if not manifest.exists():
         return None
     version: str = json.loads(manifest.read_text())["version"]
     return version
 
 
-def ensure_node_modules() -> str:
-    """Install the locked packages into ``op/node_modules`` unless the pinned version is there;
-    returns the installed oidc-provider version."""
-    if installed_version() != pinned_version():
+def ensure_node_modules(op_dir: Path = OP_DIR) -> str:
+    """Install the locked packages into ``op/node_modules`` (or ``op_dir``'s) unless the pinned
+    version is there; returns the installed oidc-provider version."""
+    if installed_version(op_dir) != pinned_version(op_dir):
         # The lock file holds integrity hashes but no registry URLs: npm's configured registry.
         command = ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"]
         done = subprocess.run(  # noqa: S603 - a fixed command
-            command, cwd=OP_DIR, capture_output=True, text=True, timeout=300, check=False
+            command, cwd=op_dir, capture_output=True, text=True, timeout=300, check=False
         )
         if done.returncode != 0:
-            msg = f"npm ci in {OP_DIR} failed:\n{done.stdout}\n{done.stderr}"
+            msg = f"npm ci in {op_dir} failed:\n{done.stdout}\n{done.stderr}"
             raise RuntimeError(msg)
-    version = installed_version()
-    assert version == pinned_version(), f"npm ci installed oidc-provider {version}"
+    version = installed_version(op_dir)
+    assert version == pinned_version(op_dir), f"npm ci installed oidc-provider {version}"
     return version
 
 
@@ -127,6 +127,9 @@ class OidcProvider:
         access_token_ttl: access-token lifetime by client id (default one hour).
         strip_iss_for: client ids whose authorization responses lose their RFC 9207 ``iss``
             on the way to the browser, as a network attacker would remove it.
+        op_dir: the folder of ``provider.mjs`` and its ``node_modules`` (``op_frontchannel``
+            runs oidc-provider 6, which still has front-channel logout).
+        dpop_nonce_for: client ids whose DPoP proofs must carry a server nonce (RFC 9449 §8).
     """
 
     def __init__(
@@ -136,8 +139,12 @@ class OidcProvider:
         workdir: Path,
         access_token_ttl: dict[str, int] | None = None,
         strip_iss_for: tuple[str, ...] = (),
+        *,
+        op_dir: Path = OP_DIR,
+        dpop_nonce_for: tuple[str, ...] = (),
     ) -> None:
         self.port = port
+        self.op_dir = op_dir
         self.issuer = f"http://127.0.0.1:{port}"
         self.records: list[dict[str, Any]] = []
         self.kids: dict[str, str] = {}
@@ -147,6 +154,7 @@ class OidcProvider:
             "clients": clients,
             "accessTokenTtl": access_token_ttl or {},
             "stripIssFor": list(strip_iss_for),
+            "dpopNonceFor": list(dpop_nonce_for),
         }
         self._changed = threading.Condition()
         self._process: subprocess.Popen[str] | None = None
@@ -157,8 +165,8 @@ class OidcProvider:
         config.write_text(json.dumps(self._config))
         stderr = (self._workdir / f"op-{self.port}.stderr").open("a")
         self._process = subprocess.Popen(  # noqa: S603 - fixed arguments
-            ["node", str(OP_DIR / "provider.mjs"), str(config)],  # noqa: S607 - node from PATH
-            cwd=OP_DIR,
+            ["node", str(self.op_dir / "provider.mjs"), str(config)],  # noqa: S607 - node from PATH
+            cwd=self.op_dir,
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
@@ -235,6 +243,12 @@ class Registration:
     scopes: tuple[str, ...] = ("openid", "profile", "email")
     private_key: dict[str, Any] | None = field(default=None, repr=False)
     public_key: dict[str, Any] | None = field(default=None, repr=False)
+    par: str = "off"
+    """rpkit's ``par`` setting. oidc-provider advertises PAR to every client, so the other
+    tests keep their parameters in the browser's URL with ``off``; ``required`` also makes the
+    provider refuse this client's unpushed requests."""
+    dpop: bool = False
+    """rpkit's ``dpop``; the provider then issues this client DPoP-bound tokens only."""
 
     @property
     def client_id(self) -> str:
@@ -270,6 +284,10 @@ class Registration:
             client["client_secret"] = self.client_secret
         if self.public_key is not None:
             client["jwks"] = {"keys": [self.public_key]}
+        if self.par == "required":
+            client["require_pushed_authorization_requests"] = True
+        if self.dpop:
+            client["dpop_bound_access_tokens"] = True
         return client
 
     def provider_config(self, issuer: str, app: AppUrls) -> ProviderConfig:
@@ -285,6 +303,8 @@ class Registration:
             scopes=self.scopes,
             post_logout_redirect_uri=app.logout_callback,
             allow_insecure_http=True,
+            par=self.par,  # type: ignore[arg-type]
+            dpop=self.dpop,
         )
 
 
@@ -390,7 +410,12 @@ class PendingApp:
         self.sock.close()
 
     def start(
-        self, issuer: str, registrations: Iterable[Registration], **config: Any
+        self,
+        issuer: str,
+        registrations: Iterable[Registration],
+        *,
+        route_handlers: Sequence[Any] = (),
+        **config: Any,
     ) -> RunningApp:
         providers = [r.provider_config(issuer, self.urls) for r in registrations]
         settings: dict[str, Any] = {
@@ -399,7 +424,7 @@ class PendingApp:
             "base_url": self.urls.origin,
         }
         plugin = RPKitPlugin(RPKitConfig(**(settings | config)))
-        litestar = Litestar([profile, signed_out], plugins=[plugin])
+        litestar = Litestar([profile, signed_out, *route_handlers], plugins=[plugin])
         holder: list[RunningApp] = []
         server = ServerThread(_recording(litestar, lambda: holder[0].requests), self.sock)
         running = RunningApp(self.urls, plugin, server)

@@ -7,6 +7,7 @@ protect APIs with access tokens.
 
 from __future__ import annotations
 
+from rpkit.litestar.authz import requires_org, requires_permission, requires_role
 from rpkit.litestar.bearer import OIDCBearerAuth, requires_scopes
 from rpkit.litestar.config import RPKitConfig
 from rpkit.litestar.guards import (
@@ -18,10 +19,12 @@ from rpkit.litestar.guards import (
     requires_tenant,
 )
 from rpkit.litestar.plugin import RPKitPlugin, RPKitRuntime
+from rpkit.litestar.protected_resource import ProtectedResource
 from rpkit.litestar.session import SessionData, SessionManager
 
 __all__ = [
     "OIDCBearerAuth",
+    "ProtectedResource",
     "RPKitConfig",
     "RPKitPlugin",
     "RPKitRuntime",
@@ -30,8 +33,11 @@ __all__ = [
     "requires_acr",
     "requires_claim",
     "requires_login",
+    "requires_org",
+    "requires_permission",
     "requires_provider",
     "requires_recent_auth",
+    "requires_role",
     "requires_scopes",
     "requires_tenant",
 ]

@@ -129,7 +129,21 @@ async def run_check(plugin: RPKitPlugin, app: Litestar, *, probes: bool = True) 
         for provider in config.providers:
             callback = base + app.route_reverse("rpkit:callback", provider_id=provider.id)
             await _check_provider(report, rp, http, provider, callback, probes=probes)
+            if provider.frontchannel_logout:
+                front = app.route_reverse("rpkit:frontchannel-logout", provider_id=provider.id)
+                report.add(*_frontchannel_finding(provider, base + front))
     return report
+
+
+def _frontchannel_finding(provider: ProviderConfig, uri: str) -> Finding:
+    """The URI to register as ``frontchannel_logout_uri``, or why it cannot serve as one."""
+    problems = _uri_problems(provider.id, "frontchannel_logout_uri", uri, provider)
+    if problems:
+        return "problem", problems[0]
+    return "ok", (
+        f"{provider.id}: front-channel logout at {uri}: register it as frontchannel_logout_uri "
+        "with frontchannel_logout_session_required=true"
+    )
 
 
 async def _check_provider(

@@ -45,7 +45,8 @@ class RPKitConfig:
     the identity claims only (no tokens: no refresh, no UserInfo or API calls with the user's
     token, logout without ``id_token_hint``), sealed with AES-GCM and valid for
     ``session_lifetime``. Trade-off: a copied cookie stays valid until it expires, because
-    nothing on the server can revoke it, and back-channel logout cannot end it. A session
+    nothing on the server can revoke it; a back- or front-channel logout ends it only by its
+    ``sid`` (remembered in the ``sessions_store``), never by ``sub``. A session
     above 3800 bytes is refused at login with :class:`~rpkit.errors.SessionTooLargeError`."""
     session_samesite: Literal["lax", "strict"] = "lax"
     """SameSite of the session cookie. ``strict`` hardens against CSRF but drops the session on

@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from rpkit.errors import (
     ConfigurationError,
-    NotSignedInError,
     PermissionDeniedError,
     StepUpRequiredError,
 )
-from rpkit.litestar.plugin import RPKitPlugin, RPKitRuntime
+from rpkit.litestar.plugin import RPKitPlugin, RPKitRuntime, not_signed_in
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -165,9 +164,7 @@ def _guard(check: Check | None, *, hint: str | None = None) -> Guard:
         # current_session reads only the scope and cookies, which every connection has.
         session = await runtime.current_session(cast("Request[Any, Any, Any]", connection))
         if session is None:
-            providers = runtime.config.providers
-            only = providers[0].id if len(providers) == 1 else None
-            raise NotSignedInError("this route needs a signed-in user", provider_id=hint or only)
+            raise not_signed_in(runtime, hint)
         if check is not None:
             check(session, runtime)
 

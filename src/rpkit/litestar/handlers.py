@@ -1,4 +1,4 @@
-"""rpkit's routes: login, callback, logout, the logout return and back-channel logout.
+"""rpkit's routes: login, callback, logout, the logout return, back- and front-channel logout.
 
 Built by :func:`build_router` around the plugin's runtime, under the configured prefix, each
 named (``rpkit:login``, ...) and excluded from authentication. What only a route reads (a
@@ -34,6 +34,8 @@ from rpkit.flow import (
     single_values,
 )
 from rpkit.litestar._cookies import binding_of, new_handle
+from rpkit.litestar.frontchannel import EVENT as PROVIDER_LOGOUT
+from rpkit.litestar.frontchannel import frontchannel_handlers
 from rpkit.litestar.responses import NO_STORE, PRIVATE, private_error_response
 
 if TYPE_CHECKING:
@@ -128,7 +130,13 @@ def build_router(runtime: RPKitRuntime) -> Router:
         runtime.emit(request, "rpkit.login", identity=result.identity)
         return response
 
-    handlers = [login, initiate_login, callback, *_logout_handlers(runtime, opt)]
+    handlers = [
+        login,
+        initiate_login,
+        callback,
+        *_logout_handlers(runtime, opt),
+        *frontchannel_handlers(runtime, opt),
+    ]
     return Router(
         path=config.path,
         route_handlers=handlers,
@@ -203,7 +211,16 @@ def _logout_handlers(runtime: RPKitRuntime, opt: dict[str, Any]) -> list[Any]:
             msg = "logout_token is not a signed compact JWT of acceptable length"
             raise LogoutTokenValidationError("malformed", msg)
         logout_token = await runtime.rp.backchannel_logout(provider_id, token)
-        await runtime.sessions.end_for_logout(provider_id, logout_token.sid, logout_token.sub)
+        ended = await runtime.sessions.end_for_logout(
+            provider_id, logout_token.sid, logout_token.sub
+        )
+        runtime.emit(
+            request,
+            PROVIDER_LOGOUT,
+            provider_id=provider_id,
+            channel="back-channel",
+            sessions_ended=ended,
+        )
         return Response({}, status_code=200, headers=NO_STORE)
 
     return [logout, logout_callback, backchannel_logout]

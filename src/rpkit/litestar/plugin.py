@@ -39,11 +39,12 @@ from litestar.types import Message, Scope
 from rpkit._log import get_logger
 from rpkit.client import Identity, RelyingParty
 from rpkit.config import ProviderConfig
-from rpkit.errors import ConfigurationError, RPKitError, UnknownProviderError
+from rpkit.errors import ConfigurationError, NotSignedInError, RPKitError, UnknownProviderError
 from rpkit.litestar._cookies import HandleCodec, binding_of
 from rpkit.litestar._locks import StoreLocks
 from rpkit.litestar._store import LitestarKeyValueStore
 from rpkit.litestar.config import RPKitConfig
+from rpkit.litestar.frontchannel import log_frontchannel
 from rpkit.litestar.handlers import build_router
 from rpkit.litestar.responses import error_response
 from rpkit.litestar.session import CookieSessionManager, SessionData, SessionManager
@@ -299,7 +300,7 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
         app_config.lifespan.append(self._lifespan)
         ours = {
             "rpkit": Provide(lambda: runtime, sync_to_thread=False),
-            "rpkit_session": Provide(runtime.current_session),
+            "rpkit_session": Provide(_session_provider(runtime)),
             "rpkit_user": Provide(_user_provider(runtime)),
         }
         app_config.dependencies = {**ours, **dict(app_config.dependencies or {})}
@@ -324,6 +325,7 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
             self._warn_about_memory_stores(app)
             self._warn_about_relaxations()
             await self._warm()
+            await log_frontchannel(self.runtime)
             sweeper = asyncio.create_task(self._sweep_expired(app), name="rpkit-store-sweeper")
             try:
                 yield
@@ -427,9 +429,54 @@ def _cookie(scope: Scope, name: str) -> str | None:
 def _user_provider(runtime: RPKitRuntime) -> Any:
     async def rpkit_user(request: AnyRequest) -> Identity | None:
         data = await runtime.current_session(request)
-        return data.identity if data else None
+        if data is not None:
+            return data.identity
+        _refuse_if_required(runtime, request, "rpkit_user")
+        return None
 
     return rpkit_user
+
+
+def _session_provider(runtime: RPKitRuntime) -> Any:
+    async def rpkit_session(request: AnyRequest) -> SessionData | None:
+        data = await runtime.current_session(request)
+        if data is None:
+            _refuse_if_required(runtime, request, "rpkit_session")
+        return data
+
+    return rpkit_session
+
+
+def _refuse_if_required(runtime: RPKitRuntime, request: AnyRequest, name: str) -> None:
+    """A handler that declares ``rpkit_user: NamedDependency[Identity]`` (not ``Identity |
+    None``) needs a signed-in user: answer as :func:`~rpkit.litestar.guards.requires_login`
+    does (a login redirect for a browser, 401 otherwise) rather than let Litestar's signature
+    check turn the missing user into a 500. Runs only when nobody is signed in."""
+    handler = request.scope.get("route_handler")
+    if handler is not None and _requires(handler, name):
+        raise not_signed_in(runtime)
+
+
+def _requires(handler: Any, name: str) -> bool:
+    """The handler, or one of the dependencies it resolves, declares ``name`` without
+    ``| None``."""
+    signatures = [getattr(handler, "parsed_fn_signature", None)]
+    resolve = getattr(handler, "resolve_dependencies", None)
+    if resolve is not None:
+        signatures += [getattr(p, "parsed_fn_signature", None) for p in resolve().values()]
+    for signature in signatures:
+        declared = signature.parameters.get(name) if signature is not None else None
+        if declared is not None and not declared.is_optional:
+            return True
+    return False
+
+
+def not_signed_in(runtime: RPKitRuntime, hint: str | None = None) -> NotSignedInError:
+    """The refusal of a route that needs a signed-in user, naming the provider to sign in with
+    when ``hint`` gives one or only one is configured."""
+    providers = runtime.config.providers
+    only = providers[0].id if len(providers) == 1 else None
+    return NotSignedInError("this route needs a signed-in user", provider_id=hint or only)
 
 
 def _error_handler(config: RPKitConfig) -> Any:

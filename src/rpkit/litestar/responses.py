@@ -54,6 +54,11 @@ STATUS_AND_MESSAGE: tuple[tuple[type[errors.RPKitError], int, str], ...] = (
         "The identity provider's answer was not valid. Please start again.",
     ),
     (errors.ClientSecretError, 503, "Sign-in is unavailable right now. Please try again shortly."),
+    (
+        errors.ClientCredentialsError,
+        503,
+        "A service this page needs is unavailable right now. Please try again shortly.",
+    ),
     (errors.SessionExpiredError, 401, "Your session has ended. Please sign in again."),
     (errors.TokenEndpointError, 400, "The identity provider refused to complete the sign-in."),
     (errors.LogoutTokenValidationError, 400, "The logout request was not valid."),
@@ -73,8 +78,15 @@ BEARER_REFUSALS: Final = {
     "access_token_missing": (401, "Authentication required", None),
     "access_token_invalid": (401, "Invalid access token", "invalid_token"),
     "insufficient_scope": (403, "Insufficient scope", "insufficient_scope"),
+    # A missing role, permission or organization (rpkit.litestar.authz): RFC 6750's
+    # insufficient_scope is its "requires higher privileges than provided by the access token".
+    "insufficient_authorization": (403, "Insufficient authorization", "insufficient_scope"),
     "access_token_ambiguous": (400, "Ambiguous credentials", "invalid_request"),
     "jwks_unavailable": (503, "Service unavailable", None),
+    # RFC 9449 §7.1 and §9: a refused DPoP proof, and a proof without the server's nonce
+    "dpop_proof_invalid": (401, "Invalid DPoP proof", "invalid_dpop_proof"),
+    "dpop_nonce_required": (401, "DPoP nonce required", "use_dpop_nonce"),
+    "store_unavailable": (503, "Service unavailable", None),
 }
 """rpkit ``code`` → (HTTP status, problem title, RFC 6750 ``error``): the one table of bearer
 refusals. No ``error`` on a 401 is the bare challenge of a request without bearer credentials

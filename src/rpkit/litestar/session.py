@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 import msgspec
 
 from rpkit._log import get_logger
+from rpkit.authz import bound_paths, kept_claims
 from rpkit.client import Identity, LoginResult, RefreshResult, RelyingParty
+from rpkit.dpop import DPoPKey
 from rpkit.errors import RPKitError, SessionExpiredError, SessionTooLargeError, TokenValidationError
 from rpkit.id_token import IDToken, id_token_from_claims
 from rpkit.litestar._cookies import HandleCodec
@@ -29,6 +31,8 @@ __all__ = ["CookieSessionManager", "SessionData", "SessionManager"]
 _SESSION = "rpkit:session:"
 _BY_SID = "rpkit:session-sid:"
 _BY_SUB = "rpkit:session-sub:"
+_ENDED_SID = "rpkit:session-ended-sid:"
+"""Cookie sessions: a provider's ``sid`` that a logout ended."""
 
 
 class SessionData(msgspec.Struct, kw_only=True):
@@ -56,8 +60,19 @@ class SessionData(msgspec.Struct, kw_only=True):
     external_organization_id: str | None = None
     external_user_id: str | None = None
     access_claims: dict[str, Any] | None = None
-    """The access token's claims when rpkit verified it (a JWT of the provider's, checked with
-    the provider's keys and audience rules); renewed on refresh. None otherwise."""
+    """What the provider's claim paths read in the access token, when rpkit verified it (a JWT
+    of the provider's, checked with the provider's keys and audience rules; see
+    :mod:`rpkit.authz`): only those values, nested as in the token. Replaced on every refresh;
+    None when the provider reads no access tokens or the current one failed verification."""
+    dpop_jwk: dict[str, Any] | None = None
+    """The private DPoP key (a JWK) the session's tokens are bound to, when its provider uses
+    DPoP (RFC 9449): kept here, in the server-side store, so every worker can refresh and call
+    APIs with it (:meth:`dpop_key`, :class:`~rpkit.dpop.DPoPAuth`); never sent to the browser.
+    Cookie sessions keep no tokens, so they keep no key either."""
+
+    def dpop_key(self) -> DPoPKey | None:
+        """The key the session's tokens are bound to; None without DPoP."""
+        return DPoPKey.from_private_jwk(self.dpop_jwk) if self.dpop_jwk else None
 
     @property
     def identity(self) -> Identity:
@@ -120,7 +135,8 @@ class SessionManager:
     async def create(self, result: LoginResult, *, previous_id: str | None = None) -> str:
         """Store a session for ``result`` under a new id and return it; ``previous_id`` (the
         pre-login session, if any) is destroyed so a planted id never becomes authenticated."""
-        data = _from_login(result, now=int(self.clock()))
+        kept = _kept_access_claims(self.rp, result.identity.provider_id, result.access_claims)
+        data = _from_login(result, now=int(self.clock()), access_claims=kept)
         sid = result.id_token.sid if result.id_token else None
         return await self._start(data, sid, previous_id)
 
@@ -170,12 +186,13 @@ class SessionManager:
         await self.store.delete(_SESSION + session_id)
 
     async def end_for_logout(self, provider_id: str, sid: str | None, sub: str | None) -> int:
-        """End the sessions a back-channel logout token names; returns how many ended."""
+        """End the sessions a back- or front-channel logout names (every session of this
+        provider's ``sid``, every session of its ``sub``); returns how many ended."""
         ended = 0
         if sid:
             by_sid = await self.store.consume(f"{_BY_SID}{provider_id}:{sid}")
-            if by_sid:
-                await self.destroy(by_sid.decode())
+            for session_id in _session_ids(by_sid):
+                await self.destroy(session_id)
                 ended += 1
         if sub:
             listed = await self.store.consume(f"{_BY_SUB}{provider_id}:{sub}")
@@ -193,6 +210,7 @@ class SessionManager:
                 data.id_token_struct(),
                 key=session_id,
                 reload=lambda: self._reload(session_id, stored),
+                dpop_key=data.dpop_key(),
             )
         except _SessionEndedError:  # logged out, or refused elsewhere, while this one waited
             return None
@@ -211,7 +229,8 @@ class SessionManager:
             return data
         if fresh.tokens.access_token in stored:  # another worker refreshed and saved it
             return stored[fresh.tokens.access_token]
-        updated = _refreshed(data, fresh)
+        kept = _kept_access_claims(self.rp, data.provider_id, fresh.access_claims)
+        updated = _refreshed(data, fresh, kept)
         await self._save(session_id, updated)
         return updated
 
@@ -231,8 +250,10 @@ class SessionManager:
 
     async def _index(self, session_id: str, data: SessionData, sid: str | None) -> None:
         ttl = self.config.session_lifetime
-        if sid:
-            await self.store.set(f"{_BY_SID}{data.provider_id}:{sid}", session_id.encode(), ttl)
+        if sid:  # the same OP session may sign this browser in more than once
+            key = f"{_BY_SID}{data.provider_id}:{sid}"
+            listed = _session_ids(await self.store.get(key))
+            await self.store.set(key, msgspec.json.encode([*listed[-15:], session_id]), ttl)
         # Logout tokens name the ID token's sub, which an identity mapping may have replaced.
         sub = data.id_token_claims.get("sub", data.subject)
         key = f"{_BY_SUB}{data.provider_id}:{sub}"
@@ -248,10 +269,12 @@ _COOKIE_SESSION_ID_TOKEN_CLAIMS = ("iss", "sub", "aud", "iat", "auth_time", "acr
 
 class CookieSessionManager(SessionManager):
     """Client-side sessions (``RPKitConfig.session_backend="cookie"``): the "session id" is the
-    sealed session itself, holding identity claims only; the store is not used.
+    sealed session itself, holding identity claims only; the store keeps only the provider
+    session ids (``sid``) that logouts ended.
 
-    Nothing on the server can end such a session before it expires: ``destroy`` only lets the
-    caller delete the cookie, and back-channel logouts end none (they are logged).
+    Nothing on the server can delete such a session: ``destroy`` only lets the caller delete
+    the cookie. A back- or front-channel logout naming the session's ``sid`` is remembered in
+    the store, and the cookie refused from then on; one naming only the user ends none (logged).
     """
 
     def __init__(
@@ -283,6 +306,7 @@ class CookieSessionManager(SessionManager):
             id_token_claims=kept,
             access_token="",
             refresh_token=None,
+            dpop_jwk=None,
             expires_at=data.created_at + self.config.session_lifetime,
         )
         encoded = msgspec.json.encode(identity_only).decode()
@@ -313,9 +337,13 @@ class CookieSessionManager(SessionManager):
         if opened is None:
             return None
         try:
-            return msgspec.json.decode(opened, type=SessionData)
+            data = msgspec.json.decode(opened, type=SessionData)
         except msgspec.ValidationError:  # sealed by another rpkit version: sign in again
             return None
+        sid = data.id_token_claims.get("sid")
+        if isinstance(sid, str) and await self.store.get(f"{_ENDED_SID}{data.provider_id}:{sid}"):
+            return None  # a logout from the provider named this session
+        return data
 
     async def load(self, session_id: str | None) -> SessionData | None:
         """As :meth:`peek`: a cookie session has no tokens to refresh."""
@@ -325,19 +353,52 @@ class CookieSessionManager(SessionManager):
         """Nothing to delete on the server; the caller deletes the cookie."""
 
     async def end_for_logout(self, provider_id: str, sid: str | None, sub: str | None) -> int:
-        """Cookie sessions cannot be ended from the server: none ended, and a warning says so."""
-        self._log.warning(
-            "rpkit.session.backchannel_unsupported", provider=provider_id, backend="cookie"
-        )
+        """Remember ``sid`` as ended (in the store, for as long as a cookie session lives), so
+        a cookie carrying it is refused from its next request on; returns 0, since which
+        browsers hold such a cookie is unknown. A logout naming only ``sub`` ends none, and a
+        warning says so."""
+        if sid:
+            key = f"{_ENDED_SID}{provider_id}:{sid}"
+            await self.store.set(key, b"1", self.config.session_lifetime)
+        else:
+            self._log.warning(
+                "rpkit.session.backchannel_unsupported", provider=provider_id, backend="cookie"
+            )
         return 0
 
 
-def _from_login(result: LoginResult, *, now: int) -> SessionData:
+def _session_ids(indexed: bytes | None) -> list[str]:
+    """The session ids under an index entry: a JSON list, or one bare id (older entries)."""
+    if not indexed:
+        return []
+    if indexed.startswith(b"["):
+        return msgspec.json.decode(indexed, type=list[str])
+    return [indexed.decode()]
+
+
+def _kept_access_claims(
+    rp: RelyingParty, provider_id: str, claims: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """What a session keeps of verified access-token claims: only what the provider's claim
+    paths read (:func:`rpkit.authz.kept_claims`), so a session stays small; None when the
+    access token was not verified (then guards reading it deny)."""
+    config = rp.providers.get(provider_id)
+    if claims is None or config is None:
+        return None
+    if config.claim_paths is None:
+        return {}
+    return kept_claims(claims, bound_paths(config.claim_paths, config.client_id))
+
+
+def _from_login(
+    result: LoginResult, *, now: int, access_claims: dict[str, Any] | None = None
+) -> SessionData:
     tokens = result.tokens
     id_token_claims = _plain(result.id_token.claims) if result.id_token else {}
     return _new_session(
         result.identity,
         now=now,
+        access_claims=access_claims,
         id_token=tokens.id_token or "",
         id_token_claims=id_token_claims,
         access_token=tokens.access_token,
@@ -345,6 +406,7 @@ def _from_login(result: LoginResult, *, now: int) -> SessionData:
         expires_at=tokens.expires_at,
         refresh_token=tokens.refresh_token,
         scope=tokens.scope,
+        dpop_jwk=result.dpop_key.to_private_jwk() if result.dpop_key else None,
     )
 
 
@@ -379,10 +441,16 @@ def _new_session(identity: Identity, *, now: int, **tokens: Any) -> SessionData:
     )
 
 
-def _refreshed(data: SessionData, fresh: RefreshResult) -> SessionData:
+def _refreshed(
+    data: SessionData, fresh: RefreshResult, access_claims: dict[str, Any] | None = None
+) -> SessionData:
+    """The session after a refresh: the new tokens, and the new access token's kept claims,
+    which replace the old ones (None when it failed verification: what it no longer proves is
+    not kept)."""
     tokens = fresh.tokens
     return msgspec.structs.replace(
         data,
+        access_claims=access_claims,
         access_token=tokens.access_token,
         token_type=tokens.token_type,
         expires_at=tokens.expires_at,

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from rpkit.access_token import AccessTokenPolicy
+from rpkit.authz import AccessTokenClaims, ClaimPath, ClaimPaths
 from rpkit.config import DEFAULT_AUTHORIZATION_PARAMS, Endpoints, ProviderConfig
 from rpkit.errors import ConfigurationError
 from rpkit.hooks import LogoutContext, ProviderHooks
@@ -99,6 +100,7 @@ def auth0(
     *,
     audience: str | None = None,
     logout: Literal["oidc", "v2"] = "oidc",
+    roles_claim: str | None = None,
     **changes: Any,
 ) -> ProviderConfig:
     """A :class:`~rpkit.config.ProviderConfig` for an application of an Auth0 tenant.
@@ -114,6 +116,10 @@ def auth0(
             logs out locally if the tenant does not publish one; ``v2`` configures Auth0's
             endpoints under the issuer instead of discovery, with ``/v2/logout`` and
             :func:`v2_logout_params`.
+        roles_claim: the namespaced claim an Action puts the user's roles in
+            (``https://app.example/roles``, one claim name, dots and all); with ``audience``
+            it is read from the access token, else from the ID token. None: no roles (Auth0
+            puts none in tokens by itself).
         **changes: any :class:`~rpkit.config.ProviderConfig` field, applied last (an
             ``issuer=`` here also moves the ``v2`` endpoints).
 
@@ -138,10 +144,23 @@ def auth0(
     if audience is not None:
         settings["extra_authorization_params"] = {"audience": audience}
         settings["allowed_authorization_params"] = DEFAULT_AUTHORIZATION_PARAMS | {"audience"}
+        settings["access_token_claims"] = AccessTokenClaims(audience=(audience,))
+    settings["claim_paths"] = _claim_paths(audience, roles_claim)
     if logout == "v2":
         settings["endpoints"] = _v2_endpoints(issuer)
         settings["hooks"] = ProviderHooks(logout_params=v2_logout_params)
     return build(settings, changes)
+
+
+def _claim_paths(audience: str | None, roles_claim: str | None) -> ClaimPaths | None:
+    """RBAC ``permissions`` (a JSON array of strings) are in the access token of an API whose
+    "Add Permissions in the Access Token" is on
+    (https://auth0.com/docs/get-started/apis/enable-role-based-access-control-for-apis), so
+    only with ``audience``; roles only in the claim an Action names."""
+    roles = (ClaimPath.of(roles_claim),) if roles_claim is not None else ()
+    if audience is None and not roles:
+        return None
+    return ClaimPaths(roles=roles, permissions=("permissions",) if audience else ())
 
 
 def _v2_endpoints(issuer: str) -> Endpoints:
@@ -175,6 +194,7 @@ def bearer_policy(domain: str, audience: str, **changes: Any) -> AccessTokenPoli
         "issuers": (issuer,),
         "jwks_uri": f"{issuer}.well-known/jwks.json",
         "audience": (audience,),
+        "claim_paths": ClaimPaths(permissions=("permissions",)),
     }
     return AccessTokenPolicy(**(settings | changes))
 

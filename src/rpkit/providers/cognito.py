@@ -14,13 +14,21 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rpkit.access_token import AccessTokenPolicy
+from rpkit.authz import ClaimPaths
 from rpkit.config import ProviderConfig
 from rpkit.errors import ConfigurationError
 from rpkit.hooks import LogoutContext, ProviderHooks
 from rpkit.providers._mapping import ClaimsMapper
 from rpkit.providers._preset import PresetInfo, Quirk, build
 
-__all__ = ["INFO", "bearer_policy", "cognito", "cognito_logout_params", "user_pool_issuer"]
+__all__ = [
+    "CLAIM_PATHS",
+    "INFO",
+    "bearer_policy",
+    "cognito",
+    "cognito_logout_params",
+    "user_pool_issuer",
+]
 
 _POOL_ID = re.compile(r"(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)_[0-9A-Za-z]+")
 _DOCS = "https://docs.aws.amazon.com/cognito/latest/developerguide"
@@ -47,6 +55,13 @@ def cognito_logout_params(params: Mapping[str, str], context: LogoutContext) -> 
     if context.post_logout_redirect_uri:
         rewritten["logout_uri"] = context.post_logout_redirect_uri
     return rewritten
+
+
+CLAIM_PATHS = ClaimPaths(roles=("cognito:groups",))
+"""User-pool groups, ``cognito:groups``: a JSON array of group names in ID and access tokens
+(https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-id-token.html).
+Groups are made by the pool's administrators, not by users. Read from the ID token, which a
+refresh renews."""
 
 
 def cognito(
@@ -81,6 +96,7 @@ def cognito(
         "hooks": ProviderHooks(
             identity=ClaimsMapper(string_booleans=True), logout_params=cognito_logout_params
         ),
+        "claim_paths": CLAIM_PATHS,
     }
     return build(settings, changes)
 
@@ -114,6 +130,7 @@ def bearer_policy(
         "audience": (client_ids,) if isinstance(client_ids, str) else tuple(client_ids),
         "audience_claim": "client_id",
         "required_scopes": required_scopes,
+        "claim_paths": CLAIM_PATHS,
     }
     return AccessTokenPolicy(**(settings | changes))
 

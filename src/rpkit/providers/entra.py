@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from rpkit.access_token import AccessTokenPolicy
+from rpkit.authz import ClaimPaths
 from rpkit.config import (
     GUID_PATTERN,
     TENANT_PLACEHOLDER,
@@ -29,6 +30,7 @@ from rpkit.providers._mapping import ClaimsMapper
 from rpkit.providers._preset import PresetInfo, Quirk, build
 
 __all__ = [
+    "CLAIM_PATHS",
     "CONSUMERS_TENANT",
     "GRAPH",
     "INFO",
@@ -49,6 +51,14 @@ MULTI_TENANT = ("organizations", "common")
 """The tenant-independent endpoints, whose discovery publishes the issuer template."""
 _GUID = re.compile(GUID_PATTERN)
 _DOCS = "https://learn.microsoft.com/entra/identity-platform"
+CLAIM_PATHS = ClaimPaths(roles=("roles",))
+"""App roles: ``roles``, a JSON array of strings, in ID tokens and in access tokens for your
+API (access-token-claims-reference and id-token-claims-reference under ``_DOCS``). Read from
+the ID token: a login's access token is for Microsoft Graph, which no one else may verify.
+``groups`` (object ids, or names where configured; omitted past 200 groups) is left out on
+purpose: where group names are emitted, a user who may create groups could name one after a
+role; add ``"groups"`` yourself (``claim_paths=ClaimPaths(roles=("roles", "groups"))``) only
+with ids, or map groups to app roles."""
 
 
 class EntraIdentity(ClaimsMapper):
@@ -147,6 +157,7 @@ def entra(
         "endpoints": endpoints,
         "tenants": policy,
         "hooks": ProviderHooks(identity=EntraIdentity()),
+        "claim_paths": CLAIM_PATHS,
     }
     return build(settings, changes)
 
@@ -183,6 +194,7 @@ def bearer_policy(
         "audience": (audience,),
         "required_scopes": required_scopes,
         "tenants": policy,
+        "claim_paths": CLAIM_PATHS,
     }
     return AccessTokenPolicy(**(settings | changes))
 

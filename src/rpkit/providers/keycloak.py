@@ -21,14 +21,28 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rpkit.access_token import AccessToken, AccessTokenPolicy
+from rpkit.authz import AccessTokenClaims, ClaimPath, ClaimPaths
 from rpkit.config import ProviderConfig
 from rpkit.errors import ConfigurationError
 from rpkit.providers._preset import PresetInfo, Quirk, build
 
-__all__ = ["INFO", "access_tokens_only", "bearer_policy", "keycloak", "realm_issuer", "roles"]
+__all__ = [
+    "CLAIM_PATHS",
+    "INFO",
+    "access_tokens_only",
+    "bearer_policy",
+    "keycloak",
+    "realm_issuer",
+    "roles",
+]
 
 _REALM = re.compile(r"^[A-Za-z0-9._~-]{1,255}$")
 _PHASETWO = "https://phasetwo.io/tutorials"
+CLAIM_PATHS = ClaimPaths(roles=("realm_access.roles", "resource_access.{client_id}.roles"))
+"""The realm's roles and the client's own roles, arrays of names in the access token
+(``AccessToken.Access.roles``, a ``Set<String>``:
+https://www.keycloak.org/docs-api/latest/javadocs/org/keycloak/representations/AccessToken.Access.html).
+The preset verifies its login's access token (``azp`` the client id) to read them."""
 
 INFO = PresetInfo(
     name="keycloak",
@@ -119,6 +133,9 @@ def keycloak(
         "client_id": client_id,
         "client_secret": client_secret,
         "scopes": ("openid", "profile", "email"),
+        "claim_paths": CLAIM_PATHS,
+        # aud is "account" unless an Audience mapper adds more; azp names this client.
+        "access_token_claims": AccessTokenClaims(audience_claim="azp"),
     }
     return build(settings, changes)
 
@@ -149,6 +166,9 @@ def bearer_policy(base_url: str, realm: str, audience: str, **changes: Any) -> A
         "issuers": (issuer,),
         "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
         "audience": (audience,),
+        "claim_paths": ClaimPaths(
+            roles=("realm_access.roles", ClaimPath.of("resource_access", audience, "roles"))
+        ),
     }
     return AccessTokenPolicy(**(settings | changes))
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rpkit.access_token import AccessTokenPolicy
+from rpkit.authz import ClaimPath, ClaimPaths
 from rpkit.config import ProviderConfig
 from rpkit.errors import ConfigurationError
 from rpkit.providers._preset import PresetInfo, Quirk, build
@@ -102,6 +103,7 @@ def okta(
     client_secret: str | None = None,
     *,
     authorization_server: str | None = "default",
+    groups_claim: str | None = None,
     **changes: Any,
 ) -> ProviderConfig:
     """A :class:`~rpkit.config.ProviderConfig` for an app registered in an Okta org.
@@ -114,6 +116,11 @@ def okta(
         authorization_server: ``default``, a custom authorization server's id (``aus...``),
             or None for the org authorization server (sign-in only: its access tokens are not
             for your APIs).
+        groups_claim: the name of the groups claim an admin configured (usually ``groups``;
+            Okta sends none by default), read as the user's roles from the ID token: a JSON
+            array of group names
+            (https://developer.okta.com/docs/guides/customize-tokens-groups-claim/main/). None:
+            no roles.
         **changes: any :class:`~rpkit.config.ProviderConfig` field, applied last.
 
     Raises:
@@ -126,6 +133,8 @@ def okta(
         "client_secret": client_secret,
         "scopes": ("openid", "profile", "email", "offline_access"),
     }
+    if groups_claim is not None:
+        settings["claim_paths"] = ClaimPaths(roles=(ClaimPath.of(groups_claim),))
     return build(settings, changes)
 
 

@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 import httpx
 
 from rpkit.testing._http import OAuthError, OPRequest, auto_post_form, html_response, redirect
+from rpkit.testing._logout import frontchannel_page, frontchannel_urls
+from rpkit.testing._par_dpop import resolve_pushed
 from rpkit.testing.knobs import apply_edits
 from rpkit.testing.registry import CodeGrant, FakeClient, FakeUser
 
@@ -34,6 +36,7 @@ def authorize(op: FakeOP, req: OPRequest) -> httpx.Response:
     ``login_hint`` names, else the current user; with ``choose_user`` and no ``login_hint``
     (nor ``prompt=none``), a page that lets the person pick one first."""
     client = _client_for(op, req.get("client_id"))
+    req = resolve_pushed(op, req)  # RFC 9126 §4: a request_uri stands for the pushed request
     redirect_uri = req.get("redirect_uri")
     if redirect_uri not in client.redirect_uris:
         # Never redirect to an unregistered URI (RFC 6749 §4.1.2.1): show an error page.
@@ -169,6 +172,7 @@ def _grant(
         auth_time=op.now(),
         sid=op.start_session(user, client.client_id),
         expires_at=op.now() + op.code_lifetime,
+        dpop_jkt=req.get("dpop_jkt"),
     )
 
 
@@ -224,10 +228,18 @@ def end_session(op: FakeOP, req: OPRequest) -> httpx.Response:
     client = op.clients.get(client_id or "")
     if target is not None and (client is None or target not in client.post_logout_redirect_uris):
         raise OAuthError("invalid_request", "post_logout_redirect_uri is not registered", page=True)
+    frames = frontchannel_urls(op, str(claims["sid"])) if claims and claims.get("sid") else []
     if claims and claims.get("sid"):
         op.end_session(str(claims["sid"]))
+    if target is None or frames:
+        return html_response(frontchannel_page(frames, _returned(op, req, target)))
+    return redirect(str(_returned(op, req, target)))
+
+
+def _returned(op: FakeOP, req: OPRequest, target: str | None) -> str | None:
+    """The post-logout redirect URI with ``state`` as the ``logout_state`` knob shapes it."""
     if target is None:
-        return html_response("<h1>Signed out</h1>")
+        return None
     state = req.get("state")
     mode = op.misbehave.logout_state
     params: list[tuple[str, str]] = []
@@ -236,4 +248,4 @@ def end_session(op: FakeOP, req: OPRequest) -> httpx.Response:
     elif state is not None and mode != "missing":
         params.append(("state", state + ("1" if mode == "altered" else "")))
     separator = "&" if "?" in target else "?"
-    return redirect(f"{target}{separator}{urlencode(params)}" if params else target)
+    return f"{target}{separator}{urlencode(params)}" if params else target

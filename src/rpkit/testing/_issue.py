@@ -16,9 +16,16 @@ if TYPE_CHECKING:
 
 
 def access_token(
-    op: FakeOP, client: FakeClient, user: FakeUser | None, scope: str, sid: str | None
+    op: FakeOP,
+    client: FakeClient,
+    user: FakeUser | None,
+    scope: str,
+    sid: str | None,
+    *,
+    jkt: str | None = None,
 ) -> str:
-    """A JWT access token, remembered for UserInfo; ending OP session ``sid`` revokes it."""
+    """A JWT access token, remembered for UserInfo; ending OP session ``sid`` revokes it; bound
+    to the DPoP key ``jkt`` names when given (RFC 9449 §6.1)."""
     now = op.now()
     honest: dict[str, Any] = {
         "iss": op.issuer,
@@ -30,13 +37,18 @@ def access_token(
         "exp": now + op.access_token_lifetime,
         "jti": secrets.token_urlsafe(12),
         **tenant_claims(op, user),
+        **(user.access_token_claims if user is not None else {}),
     }
+    if jkt is not None:
+        honest["cnf"] = {"jkt": jkt}
     access = op.minter.sign(
         op.personality.access_token_claims(honest, user, client),
         header={"typ": op.personality.access_token_typ},
     )
     expires = op.now() + op.access_token_lifetime
-    op.access_tokens[access] = TokenGrant(client.client_id, user, scope, 0, sid, expires)
+    op.access_tokens[access] = TokenGrant(
+        client.client_id, user, scope, 0, sid, expires, dpop_jkt=jkt
+    )
     return access
 
 

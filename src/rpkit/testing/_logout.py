@@ -1,9 +1,13 @@
-"""Back-channel logout tokens, honest or malformed in each way the OIDF suite tests (row 54)."""
+"""Back-channel logout tokens, honest or malformed in each way the OIDF suite tests (row 54),
+and the front-channel logout page (Front-Channel Logout 1.0 §3)."""
 
 from __future__ import annotations
 
+import html
+import json
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from rpkit.testing.knobs import ABSENT, apply_edits
 from rpkit.testing.minter import Tamper
@@ -11,7 +15,7 @@ from rpkit.testing.minter import Tamper
 if TYPE_CHECKING:
     from rpkit.testing.op import FakeOP
 
-__all__ = ["LogoutDefect", "mint_logout_token"]
+__all__ = ["LogoutDefect", "frontchannel_page", "frontchannel_urls", "mint_logout_token"]
 
 
 class LogoutDefect(StrEnum):
@@ -74,3 +78,36 @@ def mint_logout_token(
         tamper=_TAMPER.get(defect),
         typ="logout+jwt",
     )
+
+
+def frontchannel_urls(op: FakeOP, sid: str) -> list[str]:
+    """The ``frontchannel_logout_uri`` of each client of OP session ``sid`` that registered one,
+    with ``iss`` and ``sid`` added to the query it may already have (Front-Channel Logout §2)."""
+    sub, clients = op.sessions.get(sid, ("", set()))
+    user = op.users.get(sub)
+    issuer = op.issuer_for(user) if user else op.issuer  # a tenant's own issuer, if any
+    urls = []
+    for client_id in sorted(clients):
+        uri = op.clients[client_id].frontchannel_logout_uri if client_id in op.clients else None
+        if uri:
+            query = urlencode({"iss": issuer, "sid": sid})
+            urls.append(f"{uri}{'&' if '?' in uri else '?'}{query}")
+    return urls
+
+
+def frontchannel_page(frames: list[str], target: str | None) -> str:
+    """The OP's logout page: one hidden iframe per RP, then on to ``target`` once all loaded
+    (or after 2.5 seconds), as oidc-provider 6's ``logoutPendingSource`` does."""
+    iframes = "".join(
+        f"<iframe src='{html.escape(url)}' style='display:none'></iframe>" for url in frames
+    )
+    if target is None:
+        return f"<h1>Signed out</h1>{iframes}"
+    go = f"window.location.replace({json.dumps(target)})"
+    script = (
+        "<script>var loaded=0,frames=document.querySelectorAll('iframe');"
+        f"function go(){{{go}}}"
+        "frames.forEach(function(f){f.onload=function(){if(++loaded===frames.length)go();};});"
+        "setTimeout(go,2500);</script>"
+    )
+    return f"<h1>Signing out</h1>{iframes}{script}"

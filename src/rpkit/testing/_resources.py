@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from rpkit.testing._http import OAuthError, OPRequest, json_response
+from rpkit.testing._par_dpop import DPOP_ALGS, resource_proof
 from rpkit.testing.keys import SIGNING_ALGORITHMS
 from rpkit.testing.knobs import apply_edits
 
@@ -61,12 +62,17 @@ def metadata(op: FakeOP) -> dict[str, Any]:
         "authorization_response_iss_parameter_supported": True,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
-        "frontchannel_logout_supported": False,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
     }
     if not op.authorization_response_iss:
         del honest["authorization_response_iss_parameter_supported"]
+    honest["dpop_signing_alg_values_supported"] = list(DPOP_ALGS)
+    if op.par:
+        honest["pushed_authorization_request_endpoint"] = endpoints["par"]
+        honest["require_pushed_authorization_requests"] = op.require_par
     if op.issuer_template:
         honest["claims_supported"] += ["tid", "oid"]
     return apply_edits(op.personality.metadata(honest), op.misbehave.metadata)
@@ -99,11 +105,13 @@ def bearer_user(op: FakeOP, req: OPRequest) -> tuple[TokenGrant, FakeUser]:
         raise _bearer_error("invalid_request", "send the access token in the Authorization header")
     authorization = req.headers.get("authorization", "")
     scheme, _, presented = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not presented:
+    if scheme.lower() not in ("bearer", "dpop") or not presented:
         raise _bearer_error("invalid_request", "Bearer token required")
     grant = op.access_tokens.get(presented.strip())
     if grant is None or grant.revoked or grant.expires_at < op.now() or grant.user is None:
         raise _bearer_error("invalid_token", "unknown or expired access token")
+    # RFC 9449 §7: a DPoP-bound token only with the DPoP scheme and a proof of its key.
+    resource_proof(op, req, scheme.lower(), presented.strip(), grant.dpop_jkt)
     return grant, grant.user
 
 

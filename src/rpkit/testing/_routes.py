@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from rpkit.testing import _authorize, _oauth2, _resources, _tenants, _token
+from rpkit.testing import _authorize, _oauth2, _par_dpop, _resources, _tenants, _token
 from rpkit.testing._http import OAuthError, OPRequest, html_response, parse
 from rpkit.testing.knobs import Endpoint
 from rpkit.testing.oracle import RecordedRequest
@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from rpkit.testing.op import FakeOP
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
-_OIDC_ENDPOINTS: tuple[Endpoint, ...] = ("authorize", "token", "userinfo", "jwks", "end_session")
+_OIDC_ENDPOINTS: tuple[Endpoint, ...] = (
+    "authorize",
+    "token",
+    "userinfo",
+    "jwks",
+    "end_session",
+    "par",
+)
 _HANDLERS: dict[Endpoint, Callable[[FakeOP, OPRequest], httpx.Response]] = {
     "discovery": _resources.discovery,
     "jwks": _resources.jwks,
@@ -30,6 +37,7 @@ _HANDLERS: dict[Endpoint, Callable[[FakeOP, OPRequest], httpx.Response]] = {
     "token": _token.token,
     "profile": _oauth2.profile,
     "extra": _oauth2.extra,
+    "par": _par_dpop.pushed_authorization,
 }
 
 

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
@@ -15,10 +16,12 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from rpkit.testing import _issue
 from rpkit.testing._http import NO_STORE, OAuthError, OPRequest, json_response
 from rpkit.testing._jose import b64url, decode_unverified, verify_compact
+from rpkit.testing._par_dpop import token_proof
 from rpkit.testing.knobs import apply_edits
-from rpkit.testing.registry import FakeClient, TokenGrant
+from rpkit.testing.registry import CodeGrant, FakeClient, TokenGrant
 
 if TYPE_CHECKING:
     from rpkit.testing.op import FakeOP
@@ -34,22 +37,14 @@ def token(op: FakeOP, req: OPRequest) -> httpx.Response:
     if req.method != "POST":
         raise OAuthError("invalid_request", "the token endpoint takes POST", status=405)
     client = authenticate_client(op, req)
+    jkt = token_proof(op, req)  # RFC 9449 §5: the key the new tokens are bound to, if any
     grant_type = req.get("grant_type")
     if grant_type == "authorization_code":
-        return _authorization_code(op, req, client)
+        return _authorization_code(op, req, client, jkt)
     if grant_type == "refresh_token":
-        return _refresh(op, req, client)
+        return _refresh(op, req, client, jkt)
     if grant_type == "client_credentials":
-        scope = req.get("scope") or ""
-        access = op.issue_access_token(client, None, scope)
-        return _answer(
-            {
-                "access_token": access,
-                "token_type": _token_type(op),
-                "expires_in": op.access_token_lifetime,
-                "scope": scope,
-            }
-        )
+        return _client_credentials(op, req, client)
     raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
 
 
@@ -172,7 +167,9 @@ def _verify_assertion(client: FakeClient, assertion: str) -> dict[str, Any]:
     return claims
 
 
-def _authorization_code(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx.Response:
+def _authorization_code(
+    op: FakeOP, req: OPRequest, client: FakeClient, jkt: str | None = None
+) -> httpx.Response:
     if op.misbehave.token_error:
         raise OAuthError(op.misbehave.token_error, "the fake OP was told to refuse")
     code = req.get("code") or ""
@@ -185,11 +182,14 @@ def _authorization_code(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx
     if req.get("redirect_uri") != grant.redirect_uri:
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
     _check_pkce(grant.code_challenge, grant.code_challenge_method, req.get("code_verifier"))
-    access = op.issue_access_token(client, grant.user, grant.scope, grant.sid)
+    if grant.dpop_jkt is not None and jkt != grant.dpop_jkt:  # RFC 9449 §10
+        raise OAuthError("invalid_grant", "the DPoP proof's key is not the dpop_jkt of the code")
+    access = _access_token(op, client, grant, jkt)
     refresh = TokenGrant(client.client_id, grant.user, grant.scope, grant.auth_time, grant.sid)
+    refresh.dpop_jkt = jkt
     body: dict[str, Any] = {
         "access_token": access,
-        "token_type": _token_type(op),
+        "token_type": _token_type(op, jkt),
         "expires_in": op.access_token_lifetime,
         "scope": grant.scope,
     }
@@ -216,7 +216,9 @@ def _check_pkce(challenge: str | None, method: str | None, verifier: str | None)
         raise OAuthError("invalid_grant", "code_verifier does not match code_challenge")
 
 
-def _refresh(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx.Response:
+def _refresh(
+    op: FakeOP, req: OPRequest, client: FakeClient, jkt: str | None = None
+) -> httpx.Response:
     knobs = op.misbehave
     if knobs.refresh_error:
         raise OAuthError(knobs.refresh_error, "the fake OP was told to refuse")
@@ -224,10 +226,12 @@ def _refresh(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx.Response:
     grant = op.refresh_tokens.get(presented)
     if grant is None or grant.revoked or grant.client_id != client.client_id:
         raise OAuthError("invalid_grant", "unknown, revoked or foreign refresh token")
-    access = op.issue_access_token(client, grant.user, grant.scope, grant.sid)
+    if grant.dpop_jkt is not None and jkt != grant.dpop_jkt:  # RFC 9449 §5
+        raise OAuthError("invalid_grant", "the refresh token is bound to another DPoP key")
+    access = _access_token(op, client, grant, jkt)
     body: dict[str, Any] = {
         "access_token": access,
-        "token_type": _token_type(op),
+        "token_type": _token_type(op, jkt),
         "expires_in": op.access_token_lifetime,
         "scope": grant.scope,
     }
@@ -239,13 +243,27 @@ def _refresh(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx.Response:
             successor = TokenGrant(
                 client.client_id, grant.user, grant.scope, grant.auth_time, grant.sid
             )
+            successor.dpop_jkt = grant.dpop_jkt
             successor.id_token = body.get("id_token")
             body["refresh_token"] = op.store_refresh_token(successor)
     return _answer(apply_edits(op.personality.token_response(body, client), knobs.token_fields))
 
 
-def _token_type(op: FakeOP) -> str:
-    """``Bearer``; an OAuth 2.0-only provider writes it in lower case, as GitHub does."""
+def _access_token(
+    op: FakeOP, client: FakeClient, grant: CodeGrant | TokenGrant, jkt: str | None
+) -> str:
+    """The access token of a grant; bound to ``jkt`` (``cnf.jkt``, RFC 9449 §6.1) when a DPoP
+    proof came with the request, in the plain fake's shape (a preset's own shapes are unbound)."""
+    if jkt is None:
+        return op.issue_access_token(client, grant.user, grant.scope, grant.sid)
+    return _issue.access_token(op, client, grant.user, grant.scope, grant.sid, jkt=jkt)
+
+
+def _token_type(op: FakeOP, jkt: str | None = None) -> str:
+    """``Bearer``; an OAuth 2.0-only provider writes it in lower case, as GitHub does; ``DPoP``
+    for a token bound to a DPoP key (RFC 9449 §5)."""
+    if jkt is not None:
+        return "DPoP"
     return "bearer" if op.kind == "oauth2" else "Bearer"
 
 
@@ -256,3 +274,22 @@ def _answer(body: dict[str, Any]) -> httpx.Response:
 def new_refresh_token() -> str:
     """An opaque refresh token."""
     return "rt-" + secrets.token_urlsafe(32)
+
+
+def _client_credentials(op: FakeOP, req: OPRequest, client: FakeClient) -> httpx.Response:
+    """A token for the client itself; its ``aud`` is the RFC 8707 ``resource`` or the
+    Auth0-style ``audience`` when one is sent (both refused: ``invalid_target``). The
+    ``token_fields`` knob edits the answer, as for the other grants."""
+    resource, audience = req.get("resource"), req.get("audience")
+    if resource is not None and audience is not None:
+        raise OAuthError("invalid_target", "send resource or audience, not both")
+    target = resource or audience
+    issued_for = replace(client, access_token_audience=target) if target else client
+    scope = req.get("scope") or ""
+    body = {
+        "access_token": op.issue_access_token(issued_for, None, scope),
+        "token_type": _token_type(op),
+        "expires_in": op.access_token_lifetime,
+        "scope": scope,
+    }
+    return _answer(apply_edits(body, op.misbehave.token_fields))

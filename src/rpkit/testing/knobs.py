@@ -24,10 +24,11 @@ from rpkit.testing.minter import Tamper
 __all__ = ["ABSENT", "Bounce", "Canned", "ClaimEdits", "Endpoint", "Misbehaviour", "apply_edits"]
 
 Endpoint = Literal[
-    "discovery", "authorize", "token", "userinfo", "jwks", "end_session", "profile", "extra"
+    "discovery", "authorize", "token", "userinfo", "jwks", "end_session", "profile", "extra", "par"
 ]
 """The fake OP's endpoints, as named in knobs and in the oracle. ``profile`` is an OAuth 2.0-only
-provider's identity endpoint (GitHub's ``/user``); ``extra`` is every path of ``extra_json``."""
+provider's identity endpoint (GitHub's ``/user``); ``extra`` is every path of ``extra_json``;
+``par`` is the pushed authorization request endpoint (RFC 9126)."""
 
 
 class _Absent:
@@ -147,9 +148,18 @@ class Misbehaviour:
     token_error: str | None = None
     """Answer the code exchange with HTTP 400 and this OAuth error (row 18a)."""
     token_fields: dict[str, Any] = field(default_factory=dict)
-    """Edits to every token response JSON (code exchange and refresh): no ``id_token``
-    (row 17), no ``access_token`` or ``token_type`` or ``token_type: mac`` (row 18), ``bEARER``,
-    no ``expires_in``, another ``scope`` (row 19)."""
+    """Edits to every token response JSON (code exchange, refresh, client credentials): no
+    ``id_token`` (row 17), no ``access_token`` or ``token_type`` or ``token_type: mac`` (row 18),
+    ``bEARER``, no ``expires_in``, another ``scope`` (row 19)."""
+
+    # -- PAR and DPoP (RFC 9126, RFC 9449) ----------------------------------------------------
+    par_error: str | None = None
+    """Refuse every pushed authorization request with HTTP 400 and this OAuth error."""
+    dpop_nonce: Literal["off", "required", "stale", "no_header"] = "off"
+    """Server nonces in DPoP proofs (RFC 9449 §8, §9) at the token endpoint and UserInfo:
+    ``required`` refuses a proof without the current nonce with ``use_dpop_nonce`` and a
+    ``DPoP-Nonce`` header (honest, as a provider that wants nonces behaves); ``stale`` refuses
+    every proof so, each time with a new nonce; ``no_header`` refuses without any nonce."""
 
     # -- I and K: ID token and keys ------------------------------------------------------------
     id_token_claims: dict[str, Any] = field(default_factory=dict)

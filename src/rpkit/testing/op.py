@@ -30,6 +30,7 @@ from rpkit.testing import _authorize, _issue, _resources, _routes, _tenants
 from rpkit.testing._asgi import asgi_app
 from rpkit.testing._logout import LogoutDefect, mint_logout_token
 from rpkit.testing._oauth2 import JSONSource, github_profile
+from rpkit.testing._par_dpop import PushedAuthorization
 from rpkit.testing._routes import DISCOVERY_PATH
 from rpkit.testing._token import new_refresh_token
 from rpkit.testing.browser import AuthorizationResponse
@@ -94,6 +95,11 @@ class FakeOP:
             repeats the request with ``login_hint`` set to that user's ``sub``: for a person
             trying an app by hand. :meth:`approve` follows the current user's link, so tests
             work either way (the oracle then records two ``authorize`` requests).
+        par: advertise the pushed authorization request endpoint (RFC 9126); it is served
+            either way.
+        require_par: advertise ``require_pushed_authorization_requests`` and refuse an
+            authorization request that was not pushed.
+        par_lifetime: ``expires_in`` of a pushed request's ``request_uri``, in seconds.
 
     Raises:
         ValueError: options that contradict each other or the kind.
@@ -122,6 +128,9 @@ class FakeOP:
         first_login_user_field: bool = False,
         personality: Personality | None = None,
         choose_user: bool = False,
+        par: bool = False,
+        require_par: bool = False,
+        par_lifetime: int = 60,
     ) -> None:
         _routes.check_options(kind, profile=profile, multi_tenant=multi_tenant)
         self.issuer = issuer
@@ -166,12 +175,24 @@ class FakeOP:
         self.consents: set[tuple[str, str]] = set()
         """(client id, ``sub``) of every login so far; clear it to make the next one a first."""
         self.seen_assertion_ids: set[str] = set()
+        self._start_par_dpop(par=par or require_par, require=require_par, lifetime=par_lifetime)
         self._paths = _routes.build_paths(self, random_paths=random_paths)
         self.endpoints: dict[Endpoint, str] = {}
         """Endpoint name → absolute URL (the first path of each; ``extra`` is left out)."""
         for path, endpoint in self._paths.items():
             if endpoint != "extra":
                 self.endpoints.setdefault(endpoint, self.origin + path)
+
+    def _start_par_dpop(self, *, par: bool, require: bool, lifetime: int) -> None:
+        self.par = par
+        """Whether discovery advertises the PAR endpoint (RFC 9126 §5)."""
+        self.require_par = require
+        self.par_lifetime = lifetime
+        self.pushed: dict[str, PushedAuthorization] = {}
+        """Pushed authorization requests by ``request_uri`` (RFC 9126), until used."""
+        self.dpop_nonce = secrets.token_urlsafe(16)
+        """The nonce DPoP proofs must carry under the ``dpop_nonce`` knob (RFC 9449 §8)."""
+        self.seen_dpop_jtis: set[str] = set()
 
     # -- time, users, sessions -----------------------------------------------------------------
     def now(self) -> int:

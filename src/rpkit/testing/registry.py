@@ -62,6 +62,9 @@ class FakeClient:
     userinfo_signed_response_alg: str | None = None
     """Answer UserInfo as a signed JWT with this algorithm (row 48)."""
     backchannel_logout_uri: str | None = None
+    frontchannel_logout_uri: str | None = None
+    """Framed with ``iss`` and ``sid`` by the end-session page when this client's OP session
+    ends (Front-Channel Logout 1.0, ``frontchannel_logout_session_required``)."""
     access_token_audience: str | None = None
     """``aud`` of this client's access tokens; the client id when None."""
 
@@ -77,6 +80,9 @@ class FakeUser:
     """The user's tenant at a multi-tenant OP (``FakeOP(multi_tenant=True)``): the ``tid`` of
     their tokens and the ``{tenantid}`` of their ``iss``. None: tokens without ``tid``, and the
     template itself as ``iss``."""
+    access_token_claims: dict[str, Any] = field(default_factory=dict)
+    """Claims added to this user's JWT access tokens, as an OP's role or permission mappers
+    add them (``{"roles": ["admin"]}``); change them to change the next token (a refresh)."""
 
     def released(self, scope: str) -> dict[str, Any]:
         """The claims ``scope`` releases, plus ``sub``."""
@@ -124,6 +130,8 @@ class CodeGrant:
     sid: str
     expires_at: float
     used: bool = False
+    dpop_jkt: str | None = None
+    """The DPoP key thumbprint the authorization request named (RFC 9449 §10)."""
 
 
 @dataclass
@@ -140,3 +148,5 @@ class TokenGrant:
     revoked: bool = False
     id_token: str | None = None
     """The last ID token issued with this grant (for ``id_token_hint`` checks)."""
+    dpop_jkt: str | None = None
+    """The DPoP key this grant's tokens are bound to (RFC 9449 §6.1), if any."""

@@ -4,16 +4,19 @@
 //
 // CONFIG.json: {"port": 45678, "clients": [<client metadata>...],
 //               "accessTokenTtl": {"<client_id>": seconds}, "keyGeneration": "a",
-//               "stripIssFor": ["<client_id>"]}
+//               "stripIssFor": ["<client_id>"], "dpopNonceFor": ["<client_id>"]}
 // The issuer is http://127.0.0.1:<port>. Fresh signing keys (RSA, P-256, Ed25519) are generated
 // at every start (kids end in keyGeneration, random by default), so a restart on the same port
 // is a signing-key rotation. stripIssFor plays a network attacker: the RFC 9207 iss is removed
 // from those clients' query-mode authorization responses after oidc-provider made them.
+// Pushed authorization requests and DPoP are on for every client (a client asks for them with
+// require_pushed_authorization_requests and dpop_bound_access_tokens); dpopNonceFor lists the
+// clients whose DPoP proofs must carry a server nonce. Introspection is on, for cnf.jkt.
 //
 // Stdout is one JSON object per line, for the tests to assert on what the provider saw:
 //   {"event": "ready", "issuer", "kids": {"RSA": kid, "EC": kid, "OKP": kid}}
 //   {"event": "request", "method", "path", "status", "client": client_id | null,
-//    "query": [names], "body": [names], "authorization": "Basic" | null}
+//    "query": [names], "body": [names], "authorization": "Basic" | null, "dpop": bool}
 //                                           parameter names and schemes only, never values
 //   {"event": "<provider event>", "client": client_id, ...}
 // Dev interactions (the provider's own login and consent pages) accept any login and password.
@@ -44,6 +47,7 @@ const keys = [
 ];
 
 const accessTokenTtl = config.accessTokenTtl ?? {};
+const dpopNonceFor = new Set(config.dpopNonceFor ?? []);
 
 const provider = new Provider(issuer, {
   clients: config.clients,
@@ -75,6 +79,13 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: true },
     rpInitiatedLogout: { enabled: true },
     backchannelLogout: { enabled: true },
+    introspection: { enabled: true },
+    pushedAuthorizationRequests: { enabled: true },
+    dPoP: {
+      enabled: true,
+      nonceSecret: randomBytes(32),
+      requireNonce: (ctx) => dpopNonceFor.has(ctx.oidc?.client?.clientId),
+    },
   },
   // oidc-provider refuses outgoing requests to special-use addresses (its SSRF protection: an
   // undici dispatcher it passes in options), and the RP's back-channel logout endpoint is on
@@ -115,6 +126,7 @@ provider.use(async (ctx, next) => {
     query: Object.keys(ctx.query),
     body: Object.keys(body),
     authorization: authorization ? authorization.split(' ')[0] : null,
+    dpop: Boolean(ctx.get('dpop')),
   });
 });
 

@@ -9,6 +9,12 @@ rpkit loads; everything Scalekit-specific hangs off it:
 * :class:`~rpkit_scalekit.environment.ScalekitEnvironment` — the clients of one environment:
   management API, ``login_hint`` routing, passwordless with its local limiter, IdP-initiated
   login, webhooks.
+* :mod:`~rpkit_scalekit.identity` — one identity key per person across hosted and headless
+  sign-in, and the organization fields (``oid``, ``xoid``, ``xuid``);
+* :class:`~rpkit_scalekit.directory.DirectoryClient` and
+  :mod:`~rpkit_scalekit.directory_events` — the Directory (SCIM) API and its typed webhook
+  events; :func:`~rpkit_scalekit.organizations.switch_organization_params` — organization
+  switching.
 
 Example:
     >>> from rpkit_scalekit import plugin
@@ -20,6 +26,21 @@ Example:
 from __future__ import annotations
 
 from rpkit.plugins import ProviderPlugin
+from rpkit_scalekit.directory import (
+    Directory,
+    DirectoryClient,
+    DirectoryGroup,
+    DirectoryPage,
+    DirectoryResponseError,
+    DirectoryUser,
+)
+from rpkit_scalekit.directory_events import (
+    DIRECTORY_EVENTS,
+    DirectoryEvent,
+    DirectoryGroupEvent,
+    DirectoryUserDeleted,
+    DirectoryUserEvent,
+)
 from rpkit_scalekit.environment import ScalekitEnvironment
 from rpkit_scalekit.errors import (
     IdPInitiatedLoginError,
@@ -30,6 +51,8 @@ from rpkit_scalekit.errors import (
     PasswordlessEmailContentError,
     PasswordlessExpiredError,
     PasswordlessInvalidCredentialError,
+    PasswordlessNoLoginError,
+    PasswordlessOtherBrowserError,
     PasswordlessRateLimitedError,
     PasswordlessUsedError,
     ScalekitAPIError,
@@ -41,9 +64,11 @@ from rpkit_scalekit.errors import (
     ScalekitUnavailableError,
     WebhookVerificationError,
 )
+from rpkit_scalekit.identity import ScalekitIdentity, email_key, identity_key, scalekit_user_id
 from rpkit_scalekit.idp_initiated import IdPInitiatedLogin, IdPInitiatedVerifier
 from rpkit_scalekit.limiter import PasswordlessLimiter, PasswordlessLimits
 from rpkit_scalekit.management import Connection, ManagementClient
+from rpkit_scalekit.organizations import check_organization_id, switch_organization_params
 from rpkit_scalekit.passwordless import (
     PasswordlessClient,
     PasswordlessEmail,
@@ -55,7 +80,18 @@ from rpkit_scalekit.routing import LoginRoute, LoginRouter, RouteRequest
 from rpkit_scalekit.webhooks import WebhookEvent, WebhookVerifier
 
 __all__ = [
+    "DIRECTORY_EVENTS",
     "Connection",
+    "Directory",
+    "DirectoryClient",
+    "DirectoryEvent",
+    "DirectoryGroup",
+    "DirectoryGroupEvent",
+    "DirectoryPage",
+    "DirectoryResponseError",
+    "DirectoryUser",
+    "DirectoryUserDeleted",
+    "DirectoryUserEvent",
     "IdPInitiatedLogin",
     "IdPInitiatedLoginError",
     "IdPInitiatedVerifier",
@@ -73,6 +109,8 @@ __all__ = [
     "PasswordlessInvalidCredentialError",
     "PasswordlessLimiter",
     "PasswordlessLimits",
+    "PasswordlessNoLoginError",
+    "PasswordlessOtherBrowserError",
     "PasswordlessRateLimitedError",
     "PasswordlessUsedError",
     "RouteRequest",
@@ -81,6 +119,7 @@ __all__ = [
     "ScalekitDiscoveryCache",
     "ScalekitEnvironment",
     "ScalekitError",
+    "ScalekitIdentity",
     "ScalekitInputError",
     "ScalekitNotFoundError",
     "ScalekitPlugin",
@@ -91,9 +130,14 @@ __all__ = [
     "WebhookEvent",
     "WebhookVerificationError",
     "WebhookVerifier",
+    "check_organization_id",
+    "email_key",
+    "identity_key",
     "plugin",
     "resource_token_policy",
     "scalekit",
+    "scalekit_user_id",
+    "switch_organization_params",
 ]
 
 

@@ -15,6 +15,7 @@ import httpx
 from rpkit.config import ProviderConfig
 from rpkit.jwks import JWKSCache
 from rpkit.store import KeyValueStore
+from rpkit_scalekit.identity import ScalekitIdentity
 from rpkit_scalekit.idp_initiated import IdPInitiatedVerifier
 from rpkit_scalekit.limiter import PasswordlessLimiter, PasswordlessLimits
 from rpkit_scalekit.management import ManagementClient
@@ -85,6 +86,10 @@ class ScalekitEnvironment:
         routing = config.hooks.authorization_params
         if isinstance(routing, LoginHintRouting):  # the preset's hook routes with this router
             routing.router = self.router
+        mapper = config.hooks.identity
+        if isinstance(mapper, ScalekitIdentity):  # checks domains, finds headless users
+            mapper.router = self.router
+            mapper.api = self.api
         self.limiter = PasswordlessLimiter(store, limits=limits, key=limiter_key, clock=clock)
         self.passwordless = PasswordlessClient(
             self.api,

@@ -20,6 +20,8 @@ answered with (:attr:`ScalekitError.status`) is not the status the browser shoul
         ├── PasswordlessCredentialError            (reason) the code or link is unusable → 400
         │   ├── PasswordlessExpiredError           the auth request expired: restart   → 400
         │   ├── PasswordlessInvalidCredentialError wrong code, unknown link            → 400
+        │   │   ├── PasswordlessNoLoginError       no sign-in pending in this browser  → 400
+        │   │   └── PasswordlessOtherBrowserError  a magic link opened elsewhere       → 400
         │   └── PasswordlessUsedError              already verified once               → 400
         ├── IdPInitiatedLoginError                 (reason) the idp_initiated_login JWT → 400
         └── WebhookVerificationError               (reason) signature, time, replay    → 400
@@ -46,6 +48,8 @@ __all__ = [
     "PasswordlessEmailContentError",
     "PasswordlessExpiredError",
     "PasswordlessInvalidCredentialError",
+    "PasswordlessNoLoginError",
+    "PasswordlessOtherBrowserError",
     "PasswordlessRateLimitedError",
     "PasswordlessUsedError",
     "ScalekitAPIError",
@@ -238,6 +242,23 @@ class PasswordlessInvalidCredentialError(PasswordlessCredentialError):
 
     code = "passwordless_invalid"
     reason = "invalid"
+
+
+class PasswordlessNoLoginError(PasswordlessInvalidCredentialError):
+    """No passwordless sign-in is in progress in this browser (none was started here, it
+    expired, or the transaction cookie is gone): there is no code to check and no email to send
+    again. The person starts over with their email (answer 400)."""
+
+    code = "passwordless_no_login"
+
+
+class PasswordlessOtherBrowserError(PasswordlessInvalidCredentialError):
+    """A magic link opened in a browser other than the one that asked for it. A link signs in
+    only the browser that asked for the email (its ``auth_request_id`` never leaves that
+    browser's server-side record), so it is not verified here; a new link can be sent to this
+    browser instead (answer 400)."""
+
+    code = "passwordless_other_browser"
 
 
 class PasswordlessUsedError(PasswordlessCredentialError):

@@ -144,6 +144,16 @@ class PasswordlessLimiter:
             local=True,
         )
 
+    async def attempts_left(self, auth_request_id: str) -> int:
+        """How many verifies of ``auth_request_id`` the window still admits (read only: a
+        concurrent verify may take one in between)."""
+        base = self._attempt_base(auth_request_id)
+        held = 0
+        for index in range(self.limits.attempts):
+            if await self._store.get(f"{base}{index}") is not None:
+                held += 1
+        return self.limits.attempts - held
+
     async def exhaust(self, auth_request_id: str) -> None:
         """Take every free verify slot (Scalekit answered 429): later verifies of this auth
         request are refused locally for the rest of the window."""

@@ -19,10 +19,17 @@ Routes (``path`` defaults to ``/auth/scalekit``):
   ``email_hook``; a browser sending any email-content field gets 400 and no email is sent.
 * ``POST {path}/passwordless/resend``, ``POST {path}/passwordless/verify`` (``code``: exactly
   ``otp_length`` ASCII digits, checked before anything else),
-  ``GET {path}/passwordless/magic-link?link_token=...`` (the ``magiclink_auth_uri``).
+  ``GET {path}/passwordless/magic-link/<ref>?link_token=...`` (the ``magiclink_auth_uri``;
+  ``ref`` names the send, so a link opened in another browser can offer a new one).
+* ``POST {path}/passwordless/restart`` — a new email to the address of this browser's last
+  sign-in (after too many wrong codes, an expiry, or a link opened in another browser); the
+  address never comes from the browser.
 * ``GET {path}/idp-initiated?idp_initiated_login=<JWT>`` — Scalekit's "Initiate Login URL".
 * ``POST {path}/webhooks`` — only with ``webhook_secret``; ``user.logout`` ends that user's
-  sessions.
+  sessions; a directory (SCIM) event is also emitted typed, as
+  ``rpkit.scalekit.directory.<kind>`` (:data:`~rpkit_scalekit.directory_events.DIRECTORY_EVENTS`).
+* ``GET {path}/organizations/switch?organization_id=org_...`` — a new login into that
+  organization (``prompt=select_account``); a malformed id is 400, nothing stored.
 
 The ``auth_request_id`` never leaves the server: it is kept in rpkit's flows store under the
 browser's transaction-cookie handle, so only the browser that asked for the email can verify it.
@@ -64,12 +71,15 @@ from rpkit.errors import ConfigurationError
 from rpkit.litestar import RPKitPlugin
 from rpkit.litestar._locks import StoreLocks
 from rpkit.litestar.responses import NO_STORE
+from rpkit_scalekit._passwordless_pages import passwordless_status
 from rpkit_scalekit.environment import ScalekitEnvironment
 from rpkit_scalekit.errors import (
     IdPInitiatedLoginError,
     PasswordlessAttemptsExhaustedError,
     PasswordlessCredentialError,
     PasswordlessExpiredError,
+    PasswordlessNoLoginError,
+    PasswordlessOtherBrowserError,
     PasswordlessUsedError,
     ScalekitAPIError,
     ScalekitAuthError,
@@ -92,13 +102,16 @@ __all__ = [
     "EmailHook",
     "ScalekitLitestarPlugin",
     "UserHook",
+    "passwordless_status",
     "scalekit_error_response",
 ]
 
 AnyRequest = Request[Any, Any, Any]
 UserHook = Callable[[VerifyResult, Identity], Awaitable[Identity | None]]
 """Maps a verified passwordless email to the identity to sign in: it receives Scalekit's answer
-and the default identity (subject ``email:<address>``, claims ``email`` and
+and the default identity (subject ``email:<address lower-cased>``, the identity key of
+:mod:`rpkit_scalekit.identity`, or the person's ``usr_...`` id when the environment has user
+management and Scalekit knows them; claims ``email`` and
 ``email_verified=True``) and returns the identity to use, or None to refuse the sign-in (403)."""
 EmailHook = Callable[[AnyRequest, str, PasswordlessEmail], Awaitable[PasswordlessEmail]]
 """Decides what one passwordless email says, on the server: it receives the request, the
@@ -120,6 +133,16 @@ SCALEKIT_STATUS_AND_MESSAGE: tuple[tuple[type[ScalekitError], int, str], ...] = 
     (ScalekitRateLimitedError, 429, "Too many attempts. Please wait a moment and try again."),
     (PasswordlessExpiredError, 400, "This code or link has expired. Please request a new one."),
     (PasswordlessUsedError, 400, "This code or link was already used. Please sign in again."),
+    (
+        PasswordlessNoLoginError,
+        400,
+        "No sign-in is in progress in this browser. Please enter your email again.",
+    ),
+    (
+        PasswordlessOtherBrowserError,
+        400,
+        "This link works only in the browser where you asked for it. Please sign in again here.",
+    ),
     (PasswordlessCredentialError, 400, "This code or link is not valid."),
     (IdPInitiatedLoginError, 400, "This sign-in link is not valid. Please sign in again."),
     (WebhookVerificationError, 400, "The webhook delivery was refused."),
@@ -182,6 +205,14 @@ class ScalekitLitestarPlugin(InitPlugin):
             SSO connection. Off: such logins go to Scalekit's hosted page with ``login_hint``.
         verify_page: where a form POST lands after an email was sent ("enter your code"); None
             answers JSON.
+        passwordless_page: the application's own passwordless page: a refused form POST (a
+            wrong code, a rate limit, no sign-in in progress...) and a magic link that cannot
+            sign in are answered with a 303 to it, and the page reads what to show with
+            :func:`passwordless_status` (POST → redirect → GET). None answers with the error
+            pages of :data:`SCALEKIT_STATUS_AND_MESSAGE`. JSON clients get problem details
+            either way.
+        new_credentials_on_resend: mirror of the dashboard's "new credentials on resend": a
+            resend then tells the person that the previous code and link no longer work.
         webhook_secret: the webhook endpoint's ``whsec_...`` secret(s); None adds no webhook
             route.
         user_hook: maps a verified passwordless email to an identity (see :data:`UserHook`).
@@ -215,9 +246,11 @@ class ScalekitLitestarPlugin(InitPlugin):
         "limiter_key",
         "limits",
         "magic_link_expires_in",
+        "new_credentials_on_resend",
         "otp_length",
         "passwordless",
         "passwordless_email",
+        "passwordless_page",
         "path",
         "provider_id",
         "route_hook",
@@ -246,11 +279,18 @@ class ScalekitLitestarPlugin(InitPlugin):
         passwordless_email: PasswordlessEmail | None = None,
         email_hook: EmailHook | None = None,
         otp_length: int = DEFAULT_OTP_LENGTH,
+        passwordless_page: str | None = None,
+        new_credentials_on_resend: bool = False,
     ) -> None:
         if not path.startswith("/") or path.endswith("/"):
             raise ConfigurationError("path must start with '/' and not end with one")
-        if verify_page is not None and not verify_page.startswith("/"):
-            raise ConfigurationError("verify_page must be a path on this app, such as '/verify'")
+        pages = (("verify_page", verify_page), ("passwordless_page", passwordless_page))
+        for page_name, page in pages:
+            if page is not None and not (page.startswith("/") and not page.startswith("//")):
+                msg = f"{page_name} must be a path on this app, such as '/verify'"
+                raise ConfigurationError(msg)
+        self.passwordless_page = passwordless_page
+        self.new_credentials_on_resend = new_credentials_on_resend
         self.provider_id = provider_id
         self.path = path
         self.passwordless = passwordless
@@ -288,8 +328,10 @@ class ScalekitLitestarPlugin(InitPlugin):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         from rpkit_scalekit._litestar_routes import build_router  # noqa: PLC0415 - cycle
+        from rpkit_scalekit._org_routes import build_org_router  # noqa: PLC0415 - cycle
 
         app_config.route_handlers.append(build_router(self))
+        app_config.route_handlers.append(build_org_router(self))
         app_config.lifespan.append(self._lifespan)
         handlers: dict[int | type[Exception], Any] = {ScalekitError: scalekit_error_response}
         app_config.exception_handlers = {**handlers, **dict(app_config.exception_handlers or {})}

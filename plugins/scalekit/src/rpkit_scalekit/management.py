@@ -1,13 +1,14 @@
 """The Scalekit management API over REST, authenticated with the plugin's own M2M token.
 
-The token comes from ``client_credentials`` at ``{env}/oauth/token``, fetched lazily on the first
-call (never in a constructor, so an application starts while Scalekit is down), cached until
-shortly before it expires, and fetched once for all concurrent callers. A 401 answer drops the
-token it was sent with and repeats the request once with a fresh one: Scalekit authenticates
-before it acts, so a 401 request was never carried out. Refusals become typed errors parsed from
-the google.rpc.Status envelope. Every request goes through :mod:`rpkit._outbound`: a redirect is
-refused (it would carry the M2M token or the client secret elsewhere), and every answer is read
-within a deadline and a byte bound.
+The token comes from ``client_credentials`` at ``{env}/oauth/token`` through rpkit's core
+(:class:`~rpkit.client_credentials.ClientCredentials`): fetched lazily on the first call (never
+in a constructor, so an application starts while Scalekit is down), cached until shortly before
+it expires, and fetched once for all concurrent callers; a refused request is not repeated for a
+few seconds. A 401 answer drops the token it was sent with and repeats the request once with a
+fresh one: Scalekit authenticates before it acts, so a 401 request was never carried out.
+Refusals become typed errors parsed from the google.rpc.Status envelope. Every request goes
+through :mod:`rpkit._outbound`: a redirect is refused (it would carry the M2M token or the client
+secret elsewhere), and every answer is read within a deadline and a byte bound.
 
 Example:
     >>> import httpx
@@ -23,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,10 +33,16 @@ import msgspec
 
 from rpkit._log import get_logger
 from rpkit._outbound import DEFAULT_TIMEOUT, Refused, check_bounds, fetch
-from rpkit.config import is_loopback_http
-from rpkit.errors import ConfigurationError
-from rpkit_scalekit._wire import clean, decode_object, error_for, int_value, read_problem
-from rpkit_scalekit.errors import ScalekitAuthError, ScalekitUnavailableError
+from rpkit.client_credentials import ClientCredentials, ConfiguredProviders
+from rpkit.config import Endpoints, ProviderConfig, is_loopback_http
+from rpkit.errors import (
+    ClientCredentialsError,
+    ClientCredentialsRefusedError,
+    ConfigurationError,
+)
+from rpkit.tokens import TokenClient
+from rpkit_scalekit._wire import decode_object, error_for, read_problem
+from rpkit_scalekit.errors import ScalekitAuthError, ScalekitError, ScalekitUnavailableError
 
 __all__ = ["API_VERSION", "MAX_RESPONSE_BYTES", "Connection", "ManagementClient"]
 
@@ -46,7 +52,10 @@ MAX_RESPONSE_BYTES = 256 * 1024
 """Largest answer read from the token endpoint or the API: an error envelope, a token, a page of
 connections are each a few kilobytes."""
 _TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
-_DEFAULT_LIFETIME = 300
+_PROVIDER_ID = "scalekit-api"
+_REFUSAL_TTL = 5
+"""Seconds a refused M2M token request is answered from memory (the secret will not change
+sooner): an outage of credentials costs Scalekit one request per five seconds, not one per call."""
 
 
 class Connection(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,14 +83,6 @@ class Connection(msgspec.Struct, frozen=True, kw_only=True):
 
 class _Connections(msgspec.Struct):
     connections: list[Connection] = msgspec.field(default_factory=list)
-
-
-class _Token(msgspec.Struct, frozen=True):
-    value: str
-    refresh_at: float
-
-    def __repr__(self) -> str:
-        return f"_Token(refresh_at={self.refresh_at})"
 
 
 class ManagementClient:
@@ -135,14 +136,31 @@ class ManagementClient:
         self._max_bytes = max_response_bytes
         self._timeout = timeout
         self.env_url = env_url
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._margin = refresh_margin
         self._api_version = api_version
         self._clock = clock
-        self._token: _Token | None = None
-        self._inflight: asyncio.Task[_Token] | None = None
         self._log = get_logger(provider="scalekit", issuer=env_url)
+        api_client = ProviderConfig(
+            id=_PROVIDER_ID,
+            issuer=env_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            client_auth="client_secret_post",  # as Scalekit's SDKs send it
+            endpoints=Endpoints(
+                authorization_endpoint=f"{env_url}/oauth/authorize",
+                token_endpoint=env_url + _TOKEN_PATH,
+                jwks_uri=f"{env_url}/keys",
+            ),
+            allow_insecure_http=allow_insecure_http,
+        )
+        tokens = TokenClient(http, clock=clock, max_bytes=max_response_bytes, timeout=timeout)
+        self._m2m = ClientCredentials(
+            ConfiguredProviders([api_client], tokens=tokens, clock=clock),
+            http,
+            renew_before=refresh_margin,
+            refusal_ttl=_REFUSAL_TTL,
+            max_bytes=max_response_bytes,
+            timeout=timeout,
+        )
 
     def __repr__(self) -> str:
         return f"ManagementClient(env_url={self.env_url!r})"
@@ -153,25 +171,25 @@ class ManagementClient:
         Concurrent callers share one token request.
 
         Raises:
-            ScalekitAuthError: the client credentials were refused.
-            ScalekitUnavailableError: the token endpoint could not be reached or answered 5xx.
+            ScalekitAuthError: the client credentials were refused (a 4xx); the same answer is
+                given, without a request, for the next few seconds.
+            ScalekitUnavailableError: the token endpoint could not be reached, answered 5xx or
+                429, or answered something unusable.
         """
-        token = self._token
-        if token is not None and self._clock() < token.refresh_at:
-            return token.value
-        task = self._inflight
-        if task is None:
-            task = asyncio.create_task(self._fetch_token())
-            self._inflight = task
-            task.add_done_callback(self._forget)
-        # Shielded: a caller that gives up does not cancel the fetch the others wait for.
-        return (await asyncio.shield(task)).value
+        try:
+            token = await self._m2m.token(_PROVIDER_ID)
+        except ClientCredentialsError as exc:
+            raise _scalekit_error(exc) from exc
+        return token.access_token
 
     def invalidate_token(self, used: str | None = None) -> None:
         """Drop the cached token, or only if it is still ``used`` (so a 401 seen by several
         concurrent requests causes one refetch, not one each)."""
-        if self._token is not None and (used is None or self._token.value == used):
-            self._token = None
+        if used is None:
+            cached = self._m2m.cached(_PROVIDER_ID)
+            used = cached.access_token if cached is not None else None
+        if used is not None:
+            self._m2m.forget(used)
 
     async def request(
         self,
@@ -316,56 +334,18 @@ class ManagementClient:
             msg = f"{what} failed: {type(exc).__name__}"
             raise ScalekitUnavailableError(msg) from exc
 
-    def _forget(self, task: asyncio.Task[_Token]) -> None:
-        if self._inflight is task:
-            self._inflight = None
-        if not task.cancelled():
-            task.exception()  # retrieved here, so asyncio never reports it as unhandled
 
-    async def _fetch_token(self) -> _Token:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-        }
-        response = await self._fetch(
-            "POST",
-            _TOKEN_PATH,
-            "the M2M token request",
-            data=form,
-            headers={"Accept": "application/json"},
-        )
-        if not response.is_success:
-            raise self._token_refusal(response)
-        token = self._parse_token(response)
-        self._token = token
-        return token
-
-    def _token_refusal(self, response: httpx.Response) -> Exception:
-        problem = read_problem(response, clock=self._clock)
-        self._log.warning(
-            "rpkit.scalekit.m2m_token_failed", status=problem.status, error=problem.error_code
-        )
-        detail = f"the M2M token request answered HTTP {problem.status}"
-        if problem.status >= 500 or problem.status == 429:
-            return ScalekitUnavailableError(detail, **problem.fields())
-        return ScalekitAuthError(detail, **problem.fields())
-
-    def _parse_token(self, response: httpx.Response) -> _Token:
-        body = decode_object(response.content) or {}
-        value = body.get("access_token")
-        token_type = body.get("token_type", "Bearer")
-        if not isinstance(value, str) or not value or str(token_type).lower() != "bearer":
-            msg = "the M2M token response has no bearer access_token"
-            raise ScalekitUnavailableError(msg, status=response.status_code)
-        lifetime = int_value(body.get("expires_in"))
-        if lifetime is None or lifetime <= 0:
-            lifetime = _DEFAULT_LIFETIME
-        margin = min(self._margin, lifetime / 2)
-        self._log.info(
-            "rpkit.scalekit.m2m_token_fetched", expires_in=lifetime, scope=clean(body.get("scope"))
-        )
-        return _Token(value, self._clock() + lifetime - margin)
+def _scalekit_error(exc: ClientCredentialsError) -> ScalekitError:
+    """The plugin's error for the core's: a refusal is an authentication error; no answer, a
+    5xx, 429 or an unusable answer means Scalekit is unavailable."""
+    kind = ScalekitAuthError if isinstance(exc, ClientCredentialsRefusedError) else None
+    cls = kind or ScalekitUnavailableError
+    return cls(
+        exc.detail.replace("the token endpoint", "the M2M token request", 1),
+        status=exc.status,
+        error_code=exc.error,
+        message=exc.description,
+    )
 
 
 def _tolerant_domains(body: dict[str, Any]) -> dict[str, Any]:

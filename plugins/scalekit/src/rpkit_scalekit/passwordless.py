@@ -60,12 +60,14 @@ __all__ = [
     "RESERVED_TEMPLATE_VARIABLES",
     "PasswordlessClient",
     "PasswordlessEmail",
+    "PasswordlessStatus",
     "SendResult",
     "Template",
     "VerifyResult",
     "check_code",
     "check_link_token",
     "check_template_variables",
+    "mask_email",
 ]
 
 _PATHS = {
@@ -99,6 +101,64 @@ class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
     passwordless_type: str | None = None
     state: str | None = None
     """The ``state`` given to :meth:`PasswordlessClient.send`, echoed; None when none was."""
+
+
+PasswordlessStep = Literal["send", "resend", "verify", "magic_link", "restart"]
+
+
+class PasswordlessStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """What the application's passwordless page needs to render after a browser's form POST
+    (or a magic link) came back to it: what the last step did, and what is pending now.
+
+    Read it with :func:`rpkit_scalekit.litestar.passwordless_status`. An empty status (every
+    field at its default) means nothing happened in this browser. It never holds the address
+    itself, a code or a link: only :attr:`masked_email`.
+    """
+
+    step: PasswordlessStep | None = None
+    """The step this status reports on; None when there is nothing to report."""
+    code: str | None = None
+    """The error code of a refused step (``passwordless_invalid``...); None when it went
+    through. The codes are those of :mod:`rpkit_scalekit.errors`."""
+    http_status: int | None = None
+    """The status a JSON client is answered with for the same refusal."""
+    message: str | None = None
+    """What to tell the person, in English, with the numbers below filled in."""
+    attempts_left: int | None = None
+    """After a refused verify: codes still allowed for the pending email (0: none)."""
+    retry_after: int | None = None
+    """After a rate limit: seconds to wait (the ``Retry-After`` a JSON client gets)."""
+    masked_email: str | None = None
+    """The address the step concerned, masked by :func:`mask_email`."""
+    sent: bool = False
+    """An email went out in this step (send, resend or restart)."""
+    previous_voided: bool = False
+    """After a resend: the previous code and link no longer work (the environment issues new
+    credentials on resend)."""
+    pending: bool = False
+    """A sign-in is pending in this browser: the code form applies."""
+    restart: bool = False
+    """A new sign-in can be started for the same address without typing it again (``POST
+    {path}/passwordless/restart``): after too many wrong codes, an expiry, or a magic link
+    opened in another browser."""
+    passwordless_type: str | None = None
+    """What the pending email contains: ``OTP``, ``LINK`` or ``LINK_OTP``."""
+    expires_at: int | None = None
+    """Epoch seconds when the pending code and link expire."""
+
+
+def mask_email(email: str) -> str:
+    """The address as a page may show it: the first character of the local part, ``***``,
+    then the domain, so the person recognises it and an onlooker learns little.
+
+    Example:
+        >>> mask_email("ada@example.com")
+        'a***@example.com'
+    """
+    local, at, domain = email.rpartition("@")
+    if not at or not local:
+        return "***"
+    return f"{local[0]}***@{domain.lower()}"
 
 
 class PasswordlessClient:

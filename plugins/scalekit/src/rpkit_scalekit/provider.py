@@ -26,13 +26,16 @@ import httpx
 from rpkit._log import get_logger
 from rpkit._outbound import DEFAULT_TIMEOUT
 from rpkit.access_token import AccessTokenPolicy
+from rpkit.authz import AccessTokenClaims, ClaimPaths
 from rpkit.config import ProviderConfig
 from rpkit.discovery import MAX_DISCOVERY_BYTES, DiscoveryCache, ProviderMetadata
 from rpkit.errors import ConfigurationError, DiscoveryError
 from rpkit.hooks import ProviderHooks
+from rpkit_scalekit.identity import ScalekitIdentity
 from rpkit_scalekit.routing import LoginHintRouting
 
 __all__ = [
+    "CLAIM_PATHS",
     "DOCUMENTED_PATHS",
     "SCALEKIT_AUTHORIZATION_PARAMS",
     "ScalekitDiscoveryCache",
@@ -65,6 +68,15 @@ SCALEKIT_AUTHORIZATION_PARAMS = frozenset(
 )
 """Extra authorization parameters a Scalekit login may carry (the routing parameters)."""
 
+CLAIM_PATHS = ClaimPaths(roles=("roles",), permissions=("permissions",), organization=("oid",))
+"""Where Scalekit puts authorization data: ``roles`` and ``permissions`` (arrays of strings,
+permissions as ``resource:action``) and the organization ``oid``, in the access token of a
+full-stack-auth login (Scalekit's authorization concepts,
+https://www.mintlify.com/scalekit-inc/developer-docs/concepts/authorization: "Access tokens
+contain authorization information", ``"roles": ["admin", "editor"]``).
+The preset reads them from the verified access token (``access_token_claims``, ``aud`` the
+client id), and :func:`resource_token_policy` from API and MCP tokens."""
+
 
 def scalekit(
     env_url: str,
@@ -78,6 +90,8 @@ def scalekit(
     fetch_userinfo: bool = False,
     allow_insecure_http: bool = False,
     route_login_hint: bool = True,
+    stable_identity_key: bool = True,
+    user_management: bool = False,
 ) -> ProviderConfig:
     """The :class:`~rpkit.config.ProviderConfig` of one Scalekit environment.
 
@@ -102,6 +116,18 @@ def scalekit(
         route_login_hint: route core logins that carry a ``login_hint`` to the email's SSO
             connection (:class:`~rpkit_scalekit.routing.LoginHintRouting`, the preset's
             ``hooks.authorization_params``), as the plugin's email start does.
+        stable_identity_key: the subject is Scalekit's identity key, the same for the hosted
+            and the headless sign-in of one person (:mod:`rpkit_scalekit.identity`); False
+            keeps Scalekit's ``sub`` (one subject per connection). Either way the identity
+            carries ``oid``, ``xoid`` and ``xuid``
+            (:class:`~rpkit_scalekit.identity.ScalekitIdentity`).
+        user_management: the environment has user management (full-stack auth; hosted logins'
+            ``sub`` is a ``usr_...`` id). A headless passwordless sign-in then looks the person
+            up by address (``GET /api/v1/users:search``, with the management client's
+            credentials) and is keyed by the same ``usr_...`` id as their hosted login; a failed
+            lookup refuses the sign-in (503). Off, headless sign-ins are keyed ``email:...``;
+            a hosted login with a ``usr_...`` ``sub`` then logs
+            ``rpkit.scalekit.user_management_detected`` once.
 
     Raises:
         ConfigurationError: the resulting configuration is refused (e.g. not https).
@@ -118,8 +144,15 @@ def scalekit(
         allowed_authorization_params=SCALEKIT_AUTHORIZATION_PARAMS,
         post_logout_redirect_uri=post_logout_redirect_uri,
         fetch_userinfo=fetch_userinfo,
+        claim_paths=CLAIM_PATHS,
+        access_token_claims=AccessTokenClaims(),  # aud = [client_id], as Scalekit mints it
         allow_insecure_http=allow_insecure_http,
-        hooks=ProviderHooks(authorization_params=LoginHintRouting() if route_login_hint else None),
+        hooks=ProviderHooks(
+            authorization_params=LoginHintRouting() if route_login_hint else None,
+            identity=ScalekitIdentity(
+                stable_key=stable_identity_key, user_management=user_management
+            ),
+        ),
     )
 
 
@@ -272,4 +305,5 @@ def resource_token_policy(
         audience=(audience,) if isinstance(audience, str) else tuple(audience),
         required_scopes=tuple(required_scopes),
         leeway=leeway,
+        claim_paths=CLAIM_PATHS,
     )

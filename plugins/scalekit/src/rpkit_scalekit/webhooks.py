@@ -6,7 +6,9 @@ under the base64 key of a ``whsec_...`` secret, and sends ``webhook-signature`` 
 headers in any letter case, skips entries of other versions without decoding them, compares in
 constant time, refuses timestamps more than five minutes off, and records each ``webhook-id`` in
 a :class:`~rpkit.store.KeyValueStore` with an atomic ``add`` so a captured delivery cannot be
-replayed. Only then is the body parsed into a :class:`WebhookEvent`.
+replayed. Only then is the body parsed into a :class:`WebhookEvent`, and a directory (SCIM)
+event's ``data`` into its typed payload (:func:`typed_event`,
+:mod:`rpkit_scalekit.directory_events`).
 
 Example:
     >>> # verifier = WebhookVerifier(secret, store=store)
@@ -31,9 +33,10 @@ from rpkit._log import get_logger
 from rpkit.errors import ConfigurationError
 from rpkit.store import KeyValueStore
 from rpkit_scalekit._wire import frozen_mapping
+from rpkit_scalekit.directory_events import DIRECTORY_EVENTS, DirectoryEvent, directory_event
 from rpkit_scalekit.errors import WebhookVerificationError
 
-__all__ = ["WebhookEvent", "WebhookVerifier"]
+__all__ = ["DIRECTORY_EVENTS", "DirectoryEvent", "WebhookEvent", "WebhookVerifier", "typed_event"]
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the documented prefix, not a secret
 MIN_SECRET_BYTES = 24
@@ -233,3 +236,15 @@ def _event(body: bytes, webhook_id: str, timestamp: int) -> WebhookEvent:
         occurred_at=text("occurred_at"),
         raw=frozen_mapping(envelope),
     )
+
+
+def typed_event(event: WebhookEvent) -> DirectoryEvent | None:
+    """The typed payload of a verified directory event and the Litestar event id to emit it
+    under (:data:`~rpkit_scalekit.directory_events.DIRECTORY_EVENTS`); None for every other
+    type, which keeps its generic ``rpkit.scalekit.webhook`` event only.
+
+    Raises:
+        WebhookVerificationError: ``payload``: a directory event whose ``data`` does not have
+            the documented shape; act on nothing of it.
+    """
+    return directory_event(event.type, event.data)

@@ -14,6 +14,10 @@ demo's identity provider. It implements Scalekit's REST and OAuth wire protocol
 * :class:`Outbox` of :class:`SentEmail` (``fake.outbox``), and a development mailbox at
   ``/_dev/outbox``.
 * :class:`Recording` of :class:`RecordedCall` (``fake.recording``).
+* Directories (SCIM): :class:`FakeDirectory` (``fake.directories``, the Directory API) and
+  :meth:`FakeScalekit.send_directory_event`; organizations to switch into:
+  :class:`FakeOrganization` (``fake.organizations``); ``user_management=False`` mints modular
+  ``conn_...;<email>`` subjects.
 * Webhooks and back-channel logout: :meth:`FakeScalekit.emit`, :meth:`FakeScalekit.deliver`,
   :func:`build_webhook`, :func:`sign_webhook`.
 * :func:`serve_scalekit` — a real server; pytest fixtures ``fake_scalekit``,
@@ -29,6 +33,11 @@ Example:
 
 from __future__ import annotations
 
+from rpkit_scalekit.testing._directory import (
+    FakeDirectory,
+    FakeDirectoryGroup,
+    FakeDirectoryUser,
+)
 from rpkit_scalekit.testing._dispatch import DEV_OUTBOX_PATHS
 from rpkit_scalekit.testing._passwordless import AuthRequest
 from rpkit_scalekit.testing._wire import ApiError, FieldViolation
@@ -53,6 +62,7 @@ from rpkit_scalekit.testing.registry import (
     CodeGrant,
     Connection,
     FakeApplication,
+    FakeOrganization,
     IssuedM2MToken,
     RefreshGrant,
     Route,
@@ -82,6 +92,10 @@ __all__ = [
     "ErrorAnswer",
     "Failure",
     "FakeApplication",
+    "FakeDirectory",
+    "FakeDirectoryGroup",
+    "FakeDirectoryUser",
+    "FakeOrganization",
     "FakeScalekit",
     "FieldViolation",
     "IssuedM2MToken",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from rpkit_scalekit.testing import _management, _oauth, _passwordless, _token
+from rpkit_scalekit.testing import _directory, _management, _oauth, _passwordless, _token
 from rpkit_scalekit.testing._wire import ApiError, OAuthError, ParsedRequest, html_response
 from rpkit_scalekit.testing.knobs import ApiEndpoint, ScalekitEndpoint
 
@@ -33,6 +33,10 @@ _HANDLERS: dict[ScalekitEndpoint, Handler] = {
     "passwordless_verify": _passwordless.verify,
     "connections": _management.connections,
     "domains": _management.domains,
+    "directories": _directory.directories,
+    "directory": _directory.directory,
+    "directory_members": _directory.members,
+    "users_search": _management.users_search,
     "api_other": _management.other,
 }
 _PATHS: dict[str, ScalekitEndpoint] = {
@@ -45,8 +49,24 @@ _PATHS: dict[str, ScalekitEndpoint] = {
     "/api/v1/passwordless/email/resend": "passwordless_resend",
     "/api/v1/passwordless/email/verify": "passwordless_verify",
     "/api/v1/connections": "connections",
+    "/api/v1/users:search": "users_search",
 }
-_RESOURCE_METADATA = re.compile(r"/resources/[^/]+/\.well-known/oauth-authorization-server")
+_RESOURCE_METADATA = re.compile(
+    # Both spellings: RFC 8414 §3.1 inserts the well-known suffix before the issuer's path (what
+    # MCP clients and FastMCP's Scalekit provider fetch); the older form appends it.
+    r"/resources/[^/]+/\.well-known/oauth-authorization-server"
+    r"|/\.well-known/oauth-authorization-server/resources/[^/]+"
+)
+_RESOURCE_TOKEN = re.compile(r"/resources/[^/]+/oauth/token")
+"""The token endpoint the resource metadata names; the environment's own ``/oauth/token``."""
+_PATTERNS: tuple[tuple[re.Pattern[str], ScalekitEndpoint], ...] = (
+    (_management.DOMAINS_PATH, "domains"),
+    (_directory.DIRECTORIES_PATH, "directories"),
+    (_directory.DIRECTORY_PATH, "directory"),
+    (_directory.MEMBERS_PATH, "directory_members"),
+    (_RESOURCE_METADATA, "resource_metadata"),
+    (_RESOURCE_TOKEN, "token"),
+)
 _API_ENDPOINTS: frozenset[str] = frozenset(ApiEndpoint.__args__)  # type: ignore[attr-defined]
 
 
@@ -56,10 +76,9 @@ def endpoint_for(fake: FakeScalekit, path: str) -> ScalekitEndpoint | None:
         path = path[len(fake.base_path) :]
     if path in _PATHS:
         return _PATHS[path]
-    if _management.DOMAINS_PATH.fullmatch(path):
-        return "domains"
-    if _RESOURCE_METADATA.fullmatch(path):
-        return "resource_metadata"
+    for pattern, endpoint in _PATTERNS:
+        if pattern.fullmatch(path):
+            return endpoint
     if path.startswith("/api/v1/"):
         return "api_other"
     if fake.dev_pages and path in DEV_OUTBOX_PATHS:

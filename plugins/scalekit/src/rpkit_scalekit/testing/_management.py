@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from rpkit_scalekit.testing._wire import ApiError, ParsedRequest, api_response
+from rpkit_scalekit.testing._wire import ApiError, FieldViolation, ParsedRequest, api_response
 
 if TYPE_CHECKING:
     from rpkit_scalekit.testing.fake import FakeScalekit
@@ -74,6 +74,56 @@ def domains(fake: FakeScalekit, req: ParsedRequest) -> httpx.Response:
         for name in names
     ]
     return api_response({"domains": rows}, fake.answers.response_case)
+
+
+def users_search(fake: FakeScalekit, req: ParsedRequest) -> httpx.Response:
+    """``GET /api/v1/users:search?query=&page_size=&page_token=`` (``SearchUsers`` of
+    scalekit-sdk-python's ``scalekit/v1/users/users_pb2.py``): the users whose email, id or
+    external id contains ``query``, compared case-insensitively; ``query`` of 3 to 100
+    characters, pages of 1 to 30 (30 when absent). Served only with ``user_management``: without
+    it the environment has no users, and the fake answers 404 (Scalekit's answer there is not
+    documented)."""
+    _get_only(req)
+    if not fake.user_management:
+        raise ApiError(404, "user management is not enabled in this environment")
+    query = req.param("query") or ""
+    size = req.param("page_size") or "30"
+    violations = []
+    if not 3 <= len(query) <= 100:
+        violations.append(FieldViolation("query", "value length must be 3 to 100", "string.len"))
+    if not size.isdigit() or not 1 <= int(size) <= 30:
+        violations.append(FieldViolation("page_size", "value must be 1 to 30", "uint32.lte"))
+    token = req.param("page_token") or "0"
+    if not token.isdigit():
+        violations.append(FieldViolation("page_token", "invalid page token", "page_token"))
+    if violations:
+        raise ApiError(400, "invalid request", error_code="INVALID_ARGUMENT", violations=violations)
+    wanted = query.lower()
+    matches = [
+        user
+        for user in fake.users.values()
+        if any(
+            isinstance(value, str) and wanted in value.lower()
+            for value in (user.sub, user.claims.get("email"), user.claims.get("xuid"))
+        )
+    ]
+    start, end = int(token), int(token) + int(size)
+    rows = [
+        {
+            "id": user.sub,
+            "environment_id": fake.environment_id,
+            "email": user.claims.get("email"),
+            "external_id": user.claims.get("xuid"),
+        }
+        for user in matches[start:end]
+    ]
+    page = {
+        "users": rows,
+        "total_size": len(matches),
+        "next_page_token": str(end) if end < len(matches) else "",
+        "prev_page_token": str(max(start - int(size), 0)) if start else "",
+    }
+    return api_response(page, fake.answers.response_case)
 
 
 def other(fake: FakeScalekit, req: ParsedRequest) -> httpx.Response:

@@ -28,6 +28,26 @@ def _compact(claims: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
+def subject(fake: FakeScalekit, session: ScalekitSession) -> str:
+    """``sub`` of a user token: the ``usr_...`` id with user management, else
+    ``conn_<connection>;<email>`` (https://docs.scalekit.com/passwordless/oidc/: "A scalekit
+    user ID is sent if user management is enabled")."""
+    email = session.user.claims.get("email")
+    if fake.user_management or not isinstance(email, str):
+        return session.user.sub
+    return f"{session.route.connection_id};{email}"
+
+
+def external_ids(fake: FakeScalekit, session: ScalekitSession) -> dict[str, Any]:
+    """``xoid`` (the organization's external id) and ``xuid`` (the user's, the ``xuid`` of its
+    claims), when set."""
+    organization = fake.organizations.get(session.route.organization_id or "")
+    return {
+        "xoid": organization.external_id if organization is not None else None,
+        "xuid": session.user.claims.get("xuid"),
+    }
+
+
 def _sign(fake: FakeScalekit, claims: dict[str, Any], tamper: Tamper | None, typ: str) -> str:
     return fake.minter.sign(claims, tamper=tamper, typ=typ)
 
@@ -50,7 +70,7 @@ def id_token(
             "iss": fake.issuer,
             "aud": [app.client_id],
             "azp": app.client_id,
-            "sub": user.sub,
+            "sub": subject(fake, session),
             "amr": [session.route.connection_id],
             "oid": session.route.organization_id,
             "sid": session.sid,
@@ -61,6 +81,7 @@ def id_token(
             "c_hash": half_hash(code) if code else None,
             "nonce": nonce if fake.answers.echo_nonce else None,
         }
+        | external_ids(fake, session)
     )
     claims = apply_edits(honest, fake.knobs.id_token_claims)
     return _sign(fake, claims, fake.knobs.id_token_tamper, "JWT")
@@ -77,7 +98,7 @@ def access_token(
         {
             "iss": fake.issuer,
             "aud": [app.client_id],
-            "sub": user.sub,
+            "sub": subject(fake, session),
             "oid": session.route.organization_id,
             "sid": session.sid,
             "jti": new_id("tkn"),
@@ -89,18 +110,22 @@ def access_token(
             "permissions": list(user.claims.get("permissions", [])),
             "scope": scope,
         }
+        | external_ids(fake, session)
     )
     claims = apply_edits(honest, fake.knobs.access_token_claims)
     return _sign(fake, claims, fake.knobs.access_token_tamper, "JWT")
 
 
-def m2m_token(fake: FakeScalekit, app: FakeApplication, scopes: list[str]) -> tuple[str, int]:
-    """A client-credentials token (``sub`` = ``client_id``, ``scopes`` an array) and its
-    ``exp``, after ``knobs.m2m_token_claims``."""
+def m2m_token(
+    fake: FakeScalekit, app: FakeApplication, scopes: list[str], audience: str | None = None
+) -> tuple[str, int]:
+    """A client-credentials token (``sub`` = ``client_id``, ``scopes`` an array, ``aud`` the
+    requested resource if any, RFC 8707 §2) and its ``exp``, after ``knobs.m2m_token_claims``."""
     now = fake.now()
     honest = _compact(
         {
             "iss": fake.issuer,
+            "aud": [audience] if audience is not None else None,
             "sub": app.client_id,
             "client_id": app.client_id,
             "oid": app.organization_id,
@@ -156,7 +181,7 @@ def logout_token(fake: FakeScalekit, app: FakeApplication, session: ScalekitSess
         "iat": now,
         "exp": now + 120,
         "jti": new_id("tkn"),
-        "sub": session.user.sub,
+        "sub": subject(fake, session),
         "sid": session.sid,
         "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
     }

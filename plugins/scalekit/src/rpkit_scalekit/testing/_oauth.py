@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from rpkit.testing import FakeUser
 from rpkit.testing._http import json_response
 from rpkit_scalekit.testing._wire import OAuthError, ParsedRequest, html_response
-from rpkit_scalekit.testing.registry import CodeGrant
+from rpkit_scalekit.testing.registry import CodeGrant, Route
 
 if TYPE_CHECKING:
     from rpkit_scalekit.testing.fake import FakeScalekit
@@ -49,8 +50,9 @@ def discovery(fake: FakeScalekit, req: ParsedRequest) -> httpx.Response:
 
 
 def resource_metadata(fake: FakeScalekit, req: ParsedRequest) -> httpx.Response:
-    """``GET /resources/{res}/.well-known/oauth-authorization-server`` (MCP resources)."""
-    resource = req.url.path.split("/")[2]
+    """``GET /.well-known/oauth-authorization-server/resources/{res}`` (RFC 8414 §3.1) or
+    ``GET /resources/{res}/.well-known/oauth-authorization-server`` (MCP resources)."""
+    resource = req.url.path.split("/resources/", 1)[1].split("/", 1)[0]
     base = f"{fake.issuer}/resources/{resource}"
     document = metadata(fake) | {
         "issuer": base,
@@ -114,14 +116,19 @@ def _approve(
         raise OAuthError(fake.answers.prompt_none_error, "no Scalekit session")
     if fake.knobs.authorize_error:
         raise OAuthError(fake.knobs.authorize_error, fake.knobs.authorize_error_description)
-    route = fake.route(
-        connection_id=req.param("connection_id"),
-        organization_id=req.param("organization_id"),
-        provider=req.param("provider"),
-        login_hint=req.param("login_hint"),
-        domain_hint=req.param("domain_hint") or req.param("domain"),
-    )
-    session = fake.start_session(fake.user_for(route, req.param("login_hint")), client_id, route)
+    organization_id = req.param("organization_id")
+    if prompt == "select_account" and organization_id in fake.organizations:
+        user, route = _switch(fake, req, organization_id)
+    else:
+        route = fake.route(
+            connection_id=req.param("connection_id"),
+            organization_id=organization_id,
+            provider=req.param("provider"),
+            login_hint=req.param("login_hint"),
+            domain_hint=req.param("domain_hint") or req.param("domain"),
+        )
+        user = fake.user_for(route, req.param("login_hint"))
+    session = fake.start_session(user, client_id, route)
     grant = CodeGrant(
         code=secrets.token_urlsafe(24),
         client_id=client_id,
@@ -134,6 +141,19 @@ def _approve(
     )
     fake.codes[grant.code] = grant
     return grant
+
+
+def _switch(fake: FakeScalekit, req: ParsedRequest, organization_id: str) -> tuple[FakeUser, Route]:
+    """``prompt=select_account`` with a known ``organization_id``: the signed-in user (the
+    fake's session cookie, else the current user) goes straight into that organization when a
+    member (Scalekit's organization switcher); anyone else is refused with ``access_denied``."""
+    previous = fake.sessions.get(req.cookie(SESSION_COOKIE) or "")
+    user = previous.user if previous is not None and not previous.revoked else fake.current_user
+    if user.sub not in fake.organizations[organization_id].members:
+        raise OAuthError("access_denied", "the user is not a member of this organization")
+    route = previous.route if previous is not None else fake.route()
+    connection = route.connection_id
+    return user, Route("organization_id", connection, organization_id)
 
 
 def _back_to(

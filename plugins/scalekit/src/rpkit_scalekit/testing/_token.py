@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 import httpx
 
@@ -145,7 +145,11 @@ def _client_credentials(
     fake: FakeScalekit, req: ParsedRequest, app: FakeApplication
 ) -> httpx.Response:
     scopes = (req.param("scope") or "").split() or list(app.m2m_scopes)
-    access = fake.issue_m2m_token(app, scopes)
+    resource = req.param("resource")
+    if resource is not None and (not urlsplit(resource).scheme or "#" in resource):
+        # RFC 8707 §2: an absolute URI without a fragment, else invalid_target.
+        raise OAuthError("invalid_target", "resource must be an absolute URI without fragment")
+    access = fake.issue_m2m_token(app, scopes, resource=resource)
     body = {
         "access_token": access,
         "token_type": "Bearer",

@@ -35,6 +35,7 @@ from rpkit.testing import (
     asgi_app,
 )
 from rpkit_scalekit.testing import _dispatch, _mint, _oauth, _passwordless
+from rpkit_scalekit.testing._directory import DirectoryMixin, FakeDirectory
 from rpkit_scalekit.testing._wire import OAuthError, parse
 from rpkit_scalekit.testing.events import EventsMixin
 from rpkit_scalekit.testing.keys import ScalekitKeys
@@ -52,6 +53,7 @@ from rpkit_scalekit.testing.registry import (
     CodeGrant,
     Connection,
     FakeApplication,
+    FakeOrganization,
     IssuedM2MToken,
     RefreshGrant,
     Route,
@@ -68,7 +70,7 @@ if TYPE_CHECKING:
 __all__ = ["FakeScalekit"]
 
 
-class FakeScalekit(EventsMixin):
+class FakeScalekit(EventsMixin, DirectoryMixin):
     """An in-process Scalekit environment that auto-approves logins and never sends mail.
 
     Args:
@@ -87,6 +89,13 @@ class FakeScalekit(EventsMixin):
             ``/_dev/outbox.json``.
         keys: the signing keys; a fresh RSA key when None (see :class:`ScalekitKeys` to share
             one pre-generated key among many fakes).
+        user_management: True (full-stack auth): tokens' ``sub`` is the user's ``usr_...`` id.
+            False (modular SSO): ``sub`` is ``conn_<connection>;<email>``, as Scalekit sends it
+            without user management.
+        organizations: the organizations users can switch into (``prompt=select_account``
+            with ``organization_id``); see :class:`FakeOrganization`.
+        directories: the SCIM directories the Directory API serves; see
+            :class:`~rpkit_scalekit.testing.FakeDirectory`.
     """
 
     def __init__(
@@ -102,6 +111,9 @@ class FakeScalekit(EventsMixin):
         deliver_with: httpx.AsyncClient | None = None,
         dev_pages: bool = True,
         keys: ScalekitKeys | None = None,
+        user_management: bool = True,
+        organizations: list[FakeOrganization] | None = None,
+        directories: list[FakeDirectory] | None = None,
     ) -> None:
         self.issuer = env_url.rstrip("/")
         self.apps = {a.client_id: a for a in apps or [FakeApplication()]}
@@ -134,6 +146,9 @@ class FakeScalekit(EventsMixin):
         """Lowercased address → fake-clock times of emails counted by the send limit."""
         self.base_path = urlsplit(self.issuer).path
         """The environment URL's path, under which every endpoint lives."""
+        self.user_management = user_management
+        self.organizations = {o.id: o for o in organizations or []}
+        self.directories = {d.id: d for d in directories or []}
 
     # -- clock, users, routing -------------------------------------------------------------
     def now(self) -> int:
@@ -145,9 +160,13 @@ class FakeScalekit(EventsMixin):
         self.knobs.clock_offset += seconds
 
     def login_as(self, user: FakeUser | str) -> FakeUser:
-        """Make ``user`` (an object, a known ``sub`` or email) the one the next login signs in."""
+        """Make ``user`` (an object, a known ``sub`` or email, in any letter case) the one the
+        next login signs in."""
         if isinstance(user, str):
-            user = next(u for u in self.users.values() if user in (u.sub, u.claims.get("email")))
+            wanted = user
+            user = next(
+                u for u in self.users.values() if wanted == u.sub or self._same_email(u, wanted)
+            )
         self.users.setdefault(user.sub, user)
         self.current_user = user
         return user
@@ -200,14 +219,21 @@ class FakeScalekit(EventsMixin):
         if connection is not None and connection.user is not None:
             return connection.user
         if login_hint and "@" in login_hint:
-            known = next(
-                (u for u in self.users.values() if u.claims.get("email") == login_hint), None
-            )
+            known = next((u for u in self.users.values() if self._same_email(u, login_hint)), None)
             if known is None:
                 known = FakeUser(new_id("usr"), {"email": login_hint, "email_verified": True})
                 self.users[known.sub] = known
             return known
         return self.current_user
+
+    def user_by_email(self, email: str) -> FakeUser | None:
+        """The known user with this address; Scalekit compares addresses case-insensitively."""
+        return next((u for u in self.users.values() if self._same_email(u, email)), None)
+
+    @staticmethod
+    def _same_email(user: FakeUser, email: str) -> bool:
+        known = user.claims.get("email")
+        return isinstance(known, str) and known.lower() == email.lower()
 
     def start_session(self, user: FakeUser, client_id: str, route: Route) -> ScalekitSession:
         """Open a Scalekit session (``ses_…``) and announce ``user.login`` to webhooks."""
@@ -293,13 +319,18 @@ class FakeScalekit(EventsMixin):
 
     # -- tokens -------------------------------------------------------------------------------
     def issue_m2m_token(
-        self, app: FakeApplication | None = None, scopes: list[str] | None = None
+        self,
+        app: FakeApplication | None = None,
+        scopes: list[str] | None = None,
+        *,
+        resource: str | None = None,
     ) -> str:
         """A client-credentials token the management API accepts, as the token endpoint would
-        issue it (for tests that skip the token request)."""
+        issue it (for tests that skip the token request); ``resource`` (RFC 8707) becomes its
+        ``aud``, as for an API or MCP resource."""
         app = app or next(iter(self.apps.values()))
         chosen = list(app.m2m_scopes) if scopes is None else scopes
-        token, expires_at = _mint.m2m_token(self, app, chosen)
+        token, expires_at = _mint.m2m_token(self, app, chosen, resource)
         self.m2m_tokens[token] = IssuedM2MToken(app.client_id, chosen, expires_at)
         return token
 

@@ -43,11 +43,17 @@ ScalekitEndpoint = Literal[
     "passwordless_verify",
     "connections",
     "domains",
+    "directories",
+    "directory",
+    "directory_members",
+    "users_search",
     "api_other",
     "dev_outbox",
 ]
 """The fake's endpoints, as named in knobs and in the recording. ``api_other`` is any other
-``/api/v1/**`` path (authenticated, then 404); ``dev_outbox`` the development mailbox pages."""
+``/api/v1/**`` path (authenticated, then 404); ``dev_outbox`` the development mailbox pages;
+``directories``, ``directory`` and ``directory_members`` (users and groups pages) the Directory
+API."""
 
 ApiEndpoint = Literal[
     "passwordless_send",
@@ -55,6 +61,10 @@ ApiEndpoint = Literal[
     "passwordless_verify",
     "connections",
     "domains",
+    "directories",
+    "directory",
+    "directory_members",
+    "users_search",
     "api_other",
 ]
 """Endpoints under ``/api/v1``: management-API authentication and the error envelope apply."""

@@ -21,6 +21,7 @@ __all__ = [
     "CodeGrant",
     "Connection",
     "FakeApplication",
+    "FakeOrganization",
     "IssuedM2MToken",
     "RefreshGrant",
     "Route",
@@ -109,6 +110,19 @@ class Connection:
             "created_at": self.created_at,
         }
         return {k: v for k, v in raw.items() if v is not None}
+
+
+@dataclass
+class FakeOrganization:
+    """An organization of a user-management environment: who belongs to it (for
+    ``prompt=select_account`` with ``organization_id``) and its external id (``xoid``)."""
+
+    id: str
+    name: str = ""
+    external_id: str | None = None
+    """The application's own id for it, sent as ``xoid`` in tokens of logins into it."""
+    members: set[str] = field(default_factory=set)
+    """``sub`` of each member user."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,278 @@
+"""The per-request side of bearer authentication: reading ``Authorization: Bearer`` (and
+``DPoP``, through ``_dpop``), choosing the policy of the token's issuer, validating the token,
+and the per-route scope guard.
+
+:class:`OIDCBearerMiddleware` is made by :class:`~rpkit.litestar.bearer.OIDCBearerAuth`, which
+holds the configuration; refusals are :class:`~rpkit.litestar._challenge.BearerError`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.middleware._utils import should_bypass_middleware
+from litestar.middleware.authentication import (
+    AbstractAuthenticationMiddleware,
+    AuthenticationResult,
+)
+
+from rpkit._log import get_logger
+from rpkit.access_token import AccessToken, AccessTokenPolicy
+from rpkit.config import TENANT_PLACEHOLDER
+from rpkit.errors import AccessTokenValidationError, ConfigurationError, JWKSError
+from rpkit.litestar._challenge import SCOPE_TOKEN, BearerError, insufficient, invalid, missing
+from rpkit.litestar._dpop import DPoPGate
+from rpkit.tenants import is_allowed_issuer
+
+if TYPE_CHECKING:
+    from litestar.handlers.base import BaseRouteHandler
+    from litestar.types import ASGIApp, Guard, Method, Receive, Scope, Scopes, Send
+
+    from rpkit.litestar.bearer import OIDCBearerAuth
+
+__all__ = ["PUBLIC_METADATA_OPT", "OIDCBearerMiddleware", "requires_scopes"]
+
+PUBLIC_METADATA_OPT = "rpkit_protected_resource_metadata"
+"""``opt`` key of the RFC 9728 metadata route: :func:`requires_scopes` guards (also when set
+app-wide through ``OIDCBearerAuth.guards``) let it through."""
+
+
+class _Issuer(msgspec.Struct):
+    iss: Any = None
+
+
+_decode_issuer = msgspec.json.Decoder(_Issuer).decode
+
+
+def _unverified_issuer(token: str) -> str:
+    """The payload's ``iss``, read without verification, only to pick a policy.
+
+    Raises:
+        AccessTokenValidationError: ``malformed`` or ``jwe`` when it cannot be read.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        reason = "jwe" if len(parts) == 5 else "malformed"
+        raise AccessTokenValidationError(reason, "the token is not a three-part compact JWS")
+    payload = parts[1]
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        # Only a string ``iss`` is used and nothing walks the value, so rpkit._json's nesting
+        # bound (for code that recurses over decoded claims) is not needed here; msgspec bounds
+        # its own recursion (RecursionError). ValueError: binascii, non-ASCII, not JSON.
+        iss = _decode_issuer(raw).iss
+    except (ValueError, RecursionError) as exc:
+        raise _malformed_payload() from exc
+    if type(iss) is not str:
+        raise AccessTokenValidationError("iss", "the token has no string iss")
+    return iss
+
+
+def _malformed_payload() -> AccessTokenValidationError:
+    return AccessTokenValidationError("malformed", "the payload is not base64url JSON")
+
+
+def _keys_unreachable(exc: AccessTokenValidationError) -> bool:
+    """The JWKS could not be fetched and none is cached: the token was never judged."""
+    cause = exc.__cause__
+    return exc.reason == "key" and isinstance(cause, JWKSError) and cause.unavailable
+
+
+class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
+    """Authenticates each request by its bearer access token; made by
+    :class:`~rpkit.litestar.bearer.OIDCBearerAuth`.
+
+    Per request: one pass over the raw headers (no ``Headers`` object); with a single policy,
+    a lookup in the verified-token cache (a token that policy already accepted needs nothing
+    else); otherwise the policy picked by the unverified ``iss`` (one dict lookup, also with a
+    single policy, so a foreign token never reaches the key cache) and one
+    :meth:`~rpkit.id_token.TokenValidator.validate_access_token` call against the warm key
+    cache; no log line on success.
+    """
+
+    __slots__ = (
+        "_by_issuer",
+        "_config",
+        "_direct",
+        "_dpop",
+        "_metadata_url",
+        "_only_policy",
+        "_realm",
+        "_retrieve_user",
+    )
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: OIDCBearerAuth,
+        *,
+        exclude: str | list[str] | None = None,
+        exclude_from_auth_key: str = "exclude_from_auth",
+        exclude_http_methods: Sequence[Method] | None = None,
+        scopes: Scopes | None = None,
+    ) -> None:
+        super().__init__(
+            app,
+            exclude=exclude,
+            exclude_from_auth_key=exclude_from_auth_key,
+            exclude_http_methods=exclude_http_methods,
+            scopes=scopes,
+        )
+        self._config = config
+        self._realm = config.realm
+        self._metadata_url = config.resource_metadata_url
+        self._by_issuer = config.policies_by_issuer
+        self._only_policy = config.policies[0] if len(config.policies) == 1 else None
+        self._retrieve_user = config.retrieve_user_handler
+        self._dpop = DPoPGate(config)
+        # Nothing needs a connection object: no user lookup, no subclass's own authentication.
+        self._direct = (
+            self._retrieve_user is None
+            and type(self).authenticate_request is OIDCBearerMiddleware.authenticate_request
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Litestar's authentication middleware, without building a connection object and an
+        :class:`AuthenticationResult` per request when nothing needs them."""
+        if not should_bypass_middleware(
+            exclude_http_methods=self.exclude_http_methods,
+            exclude_opt_key=self.exclude_opt_key,
+            exclude_path_pattern=self.exclude,
+            scope=scope,
+            scopes=self.scopes,
+        ):
+            if self._direct:
+                try:
+                    access = await self._dpop.authenticate(scope, self._validate)
+                except BearerError as exc:
+                    exc.set_realm(self._realm, self._metadata_url)
+                    raise
+                scope["user"] = scope["auth"] = access
+            else:
+                result = await self.authenticate_request(ASGIConnection(scope))
+                scope["user"] = result.user
+                scope["auth"] = result.auth
+        await self.app(scope, receive, send)
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        """Validate the request's bearer token; ``user`` and ``auth`` are the :class:`AccessToken`
+        unless ``retrieve_user_handler`` maps ``user``.
+
+        Raises:
+            BearerError: the request is refused.
+        """
+        try:
+            access = await self._dpop.authenticate(connection.scope, self._validate)
+            user = await self._user(access, connection)
+        except BearerError as exc:
+            exc.set_realm(self._realm, self._metadata_url)
+            self._dpop.challenge(exc)
+            raise
+        return AuthenticationResult(user=user, auth=access)
+
+    async def _user(
+        self, access: AccessToken, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> Any:
+        handler = self._retrieve_user
+        if handler is None:
+            return access
+        user = await handler(access, connection)
+        if user is None:
+            _log_rejection(access.iss, "user", "retrieve_user_handler found no user")
+            raise invalid("user")
+        return user
+
+    async def _validate(self, token: str) -> AccessToken:
+        validator = self._config.validator
+        only = self._only_policy
+        if only is not None:
+            # One policy: a token it already accepted is the one the issuer lookup would pick.
+            cached = validator.cached_access_token(token, only)
+            if cached is not None:
+                return cached
+        policy = None
+        try:
+            policy = self._policy_for(token)
+            return await validator.validate_access_token(token, policy)
+        except AccessTokenValidationError as exc:
+            if exc.reason == "scope" and policy is not None:
+                raise insufficient(policy.required_scopes) from exc
+            if _keys_unreachable(exc):
+                description = "The keys that verify access tokens cannot be fetched right now."
+                raise BearerError("jwks_unavailable", description) from exc
+            raise invalid(exc.reason) from exc
+
+    def _policy_for(self, token: str) -> AccessTokenPolicy:
+        iss = _unverified_issuer(token)
+        policy = self._by_issuer.get(iss) or templated_policy(self._config.policies, iss)
+        if policy is None:
+            # Refused before any key is fetched: an unknown issuer never costs a JWKS request.
+            _log_rejection(None, "iss", "the token's issuer matches no policy")
+            raise AccessTokenValidationError("iss", "the token's issuer matches no policy")
+        return policy
+
+
+def templated_policy(policies: Sequence[AccessTokenPolicy], iss: str) -> AccessTokenPolicy | None:
+    """The policy whose ``{tenantid}`` issuer template ``iss`` fills with an allowed tenant
+    (multi-tenant issuers); the validator checks the token's own tenant claim again."""
+    for policy in policies:
+        for template in policy.issuers:
+            if TENANT_PLACEHOLDER in template and is_allowed_issuer(iss, template, policy.tenants):
+                return policy
+    return None
+
+
+def _log_rejection(issuer: str | None, reason: str, detail: str) -> None:
+    get_logger(issuer=issuer).info("rpkit.bearer.rejected", reason=reason, detail=detail)
+
+
+def requires_scopes(*scopes: str) -> Guard:
+    """A guard that admits requests whose bearer token (``request.auth``) grants every scope.
+
+    A miss answers 403 with ``WWW-Authenticate: Bearer error="insufficient_scope",
+    scope="..."``; a request not authenticated by
+    :class:`~rpkit.litestar.bearer.OIDCBearerAuth` (an excluded route, another auth backend)
+    answers 401.
+
+    Example:
+        >>> from litestar import get
+        >>> @get("/orders", guards=[requires_scopes("orders:read")])
+        ... async def orders() -> list[str]:
+        ...     return []
+
+    Raises:
+        ConfigurationError: no scope, or a scope that is not an RFC 6749 scope token.
+    """
+    bad = [scope for scope in scopes if not SCOPE_TOKEN.fullmatch(scope)]
+    if not scopes or bad:
+        msg = f"requires_scopes needs one or more RFC 6749 scope tokens, not {bad or 'none'}"
+        raise ConfigurationError(msg)
+    required = frozenset(scopes)
+
+    # Async on purpose: Litestar runs a sync guard in a worker thread, which costs more than
+    # the check itself.
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], route: BaseRouteHandler
+    ) -> None:
+        if route.opt.get(PUBLIC_METADATA_OPT):
+            return  # RFC 9728 metadata is for clients without a token, even under app guards
+        token = connection.scope.get("auth")
+        if not isinstance(token, AccessToken):
+            raise missing()
+        if not required <= token.scopes:
+            missing_scopes = sorted(required - token.scopes)
+            get_logger(issuer=token.iss).info(
+                "rpkit.bearer.insufficient_scope", missing=missing_scopes
+            )
+            error = insufficient(scopes)
+            if token.jkt is not None:  # a DPoP-bound token came with the DPoP scheme
+                error.dpop_scheme("DPoP")
+            raise error
+
+    return guard
