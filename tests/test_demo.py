@@ -121,6 +121,49 @@ def test_an_sso_domain_email_signs_in_through_the_fake_scalekit(demo):
     assert "Signed in with <b>Scalekit</b> as <b>carol@sso.example</b>" in shown.text
 
 
+SWITCH_LINK = re.compile(r'<a class="switch-organization" href="([^"]+)">([^<]+)</a>')
+
+
+def test_an_sso_sign_in_can_switch_organization_from_the_profile(demo):
+    urls, _ = demo
+    app = _app(urls)
+    with httpx.Client(timeout=5) as client:
+        _sign_in(client, app, "/auth/login/scalekit?login_hint=alice@sso.example")
+        before = client.get(f"{app}/profile")
+        links = [(html.unescape(href), label) for href, label in SWITCH_LINK.findall(before.text)]
+        [(href, label)] = links
+        switched = client.get(f"{app}{href}", follow_redirects=True)
+
+    assert 'id="organization">Signed in to Example Corp' in before.text
+    assert label == "Switch organization: Example Labs"
+    assert href.startswith("/auth/scalekit/organizations/switch?")
+    assert "organization_id=org_300000000000000002" in href
+    assert switched.status_code == 200
+    assert str(switched.url) == f"{app}/profile"
+    assert 'id="organization">Signed in to Example Labs' in switched.text
+    assert "&quot;organization&quot;: &quot;org_300000000000000002&quot;" in switched.text
+    assert "Switch organization: Example Corp" in switched.text, "and back again"
+
+
+def test_a_passwordless_sign_in_offers_no_organization_switch(demo):
+    urls, _ = demo
+    app = _app(urls)
+    with httpx.Client(timeout=5) as client:
+        sent = client.post(f"{app}/auth/scalekit/start", json={"email": "erin@example.org"})
+        assert sent.status_code == 200, sent.text
+        mailbox = client.get(urls["dev mailbox"]).text
+        code = re.search(r'erin@example.org</td><td><code class="otp">(\d{6})<', mailbox)
+        assert code is not None
+        verified = client.post(
+            f"{app}/auth/scalekit/passwordless/verify", json={"code": code.group(1)}
+        )
+        shown = client.get(f"{app}/profile")
+
+    assert verified.json()["signed_in"] is True
+    assert "Signed in with <b>Scalekit</b> as <b>erin@example.org</b>" in shown.text
+    assert "switch-organization" not in shown.text
+
+
 def test_a_passwordless_code_read_from_the_dev_mailbox_signs_in(demo):
     urls, _ = demo
     app = _app(urls)

@@ -273,7 +273,7 @@ def field_names(dotted: str) -> list[str]:
     cls = getattr(importlib.import_module(module_name), name)
     if issubclass(cls, msgspec.Struct):
         return [f.name for f in msgspec.structs.fields(cls)]
-    return [f.name for f in dataclasses.fields(cls)]
+    return [f.name for f in dataclasses.fields(cls) if f.init]  # init=False: derived, no option
 
 
 @pytest.mark.parametrize("dotted", config_docs.CLASSES)
@@ -290,6 +290,15 @@ def test_the_reference_shows_the_real_defaults():
     assert '| `flows_store` | `str` | `"rpkit_flows"` |' in section
     assert "| `secret` | `str` | required |" in section
     assert "`28800` (`8 * 3600`)" in section
+
+
+def test_derived_fields_are_not_listed_as_options():
+    section = config_docs.render_class("rpkit.litestar.protected_resource.ProtectedResource")
+
+    assert "| `resource` | `str` | required |" in section
+    assert "| `serve_at_root` | `bool` | `False` |" in section
+    for derived in ("metadata_url", "metadata_path"):  # field(init=False): set at construction
+        assert f"| `{derived}` |" not in section
 
 
 def test_a_configuration_field_without_a_docstring_fails_the_reference():

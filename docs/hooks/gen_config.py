@@ -2,8 +2,10 @@
 
 Names, types and docstrings (the string literal under each field) are read from the source with
 :mod:`ast`, because attribute docstrings do not exist at runtime; defaults are read from the
-imported class (msgspec or dataclass fields), so they are the values rpkit really uses. A field
-without a docstring is an error: the docstring is where its security trade-off is stated.
+imported class (msgspec or dataclass fields), so they are the values rpkit really uses. Only
+what a user passes to the constructor is listed: a dataclass field with ``init=False`` is derived
+at construction (``ProtectedResource.metadata_url``) and is no option. A field without a
+docstring is an error: the docstring is where its security trade-off is stated.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ CLASSES = (
     "rpkit.hooks.ProviderHooks",
     "rpkit.litestar.config.RPKitConfig",
     "rpkit.access_token.AccessTokenPolicy",
+    "rpkit.litestar.protected_resource.ProtectedResource",
+    "rpkit.dpop_verify.DPoPPolicy",
 )
 """The classes the generated page documents, in page order."""
 
@@ -112,7 +116,9 @@ def _show(value: Any) -> str:
 
 
 def defaults(cls: type) -> dict[str, str]:
-    """Field name → the default as shown on the page (``required`` when there is none)."""
+    """Constructor field name → the default as shown on the page (``required`` when there is
+    none). Every field of a msgspec ``Struct`` is a constructor argument; a dataclass field
+    with ``init=False`` is not, and is left out."""
     shown: dict[str, str] = {}
     if isinstance(cls, type) and issubclass(cls, msgspec.Struct):
         for info in msgspec.structs.fields(cls):
@@ -124,6 +130,8 @@ def defaults(cls: type) -> dict[str, str]:
                 shown[info.name] = REQUIRED
         return shown
     for item in dataclasses.fields(cls):
+        if not item.init:
+            continue
         if item.default is not dataclasses.MISSING:
             shown[item.name] = _show(item.default)
         elif item.default_factory is not dataclasses.MISSING:

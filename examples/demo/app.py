@@ -8,7 +8,7 @@ module adds the pages around them. Stores are in memory unless a Redis URL is gi
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +58,9 @@ class DemoConfig:
     new_credentials_on_resend: bool = False
     """Scalekit's "new credentials on resend" is on (the demo's fake Scalekit turns it on): a
     resend says the previous code and link no longer work."""
+    organizations: Mapping[str, str] = field(default_factory=dict)
+    """Organizations of the email provider (id → name) the profile offers to switch into (the
+    demo's fake Scalekit has two); empty: one link to Scalekit's organization switcher."""
 
     @property
     def passwordless(self) -> bool:
@@ -169,9 +172,29 @@ def _pages(config: DemoConfig) -> list[Any]:
     api_providers = {p.config.id for p in config.providers if p.api_policy is not None}
     titles = dict(choices)
 
+    def _profile(session: SessionData | None, api_result: dict[str, Any] | None) -> Response[str]:
+        # A Scalekit sign-in into an organization can switch (the plugin's switch route).
+        switch_url = None
+        if (
+            session is not None
+            and session.organization is not None
+            and config.passwordless
+            and session.provider_id == config.email_provider
+        ):
+            switch_url = f"{SCALEKIT_PATH}/organizations/switch"
+        return _profile_page(
+            session,
+            api_result,
+            mailbox=mailbox,
+            api=api_providers,
+            titles=titles,
+            switch_url=switch_url,
+            organizations=config.organizations,
+        )
+
     @get("/profile", guards=[requires_login()], opt=PAGE)
     async def profile(rpkit_session: NamedDependency[SessionData | None]) -> Response[str]:
-        return _profile(rpkit_session, None, mailbox=mailbox, api=api_providers, titles=titles)
+        return _profile(rpkit_session, None)
 
     @get("/profile/api", guards=[requires_login()], opt=PAGE)
     async def profile_api(
@@ -185,7 +208,7 @@ def _pages(config: DemoConfig) -> list[Any]:
             headers={"Authorization": f"Bearer {rpkit_session.access_token}"},
         )
         result = {"status": answer.status_code, "body": _json_or_text(answer)}
-        return _profile(rpkit_session, result, mailbox=mailbox, api=api_providers, titles=titles)
+        return _profile(rpkit_session, result)
 
     @get("/verify", name="verify", opt=PAGE)
     async def verify(request: Request[Any, Any, Any]) -> Response[str]:
@@ -216,13 +239,15 @@ def _who(session: SessionData | None) -> str | None:
     return session.email or session.name or session.subject
 
 
-def _profile(
+def _profile_page(
     session: SessionData | None,
     api_result: dict[str, Any] | None,
     *,
     mailbox: bool,
     api: set[str],
     titles: dict[str, str],
+    switch_url: str | None = None,
+    organizations: Mapping[str, str] | None = None,
 ) -> Response[str]:
     assert session is not None  # noqa: S101 - the guard let a session through
     identity = {
@@ -233,6 +258,7 @@ def _profile(
         "email_verified": session.email_verified,
         "name": session.name,
         "tenant": session.tenant,
+        "organization": session.organization,
     }
     page = profile_page(
         identity=identity,
@@ -244,6 +270,8 @@ def _profile(
         api_trusts_provider=session.provider_id in api,
         api_result=api_result,
         mailbox=mailbox,
+        switch_url=switch_url,
+        organizations=organizations,
     )
     return Response(page, media_type="text/html", headers={"Cache-Control": "no-store"})
 

@@ -20,7 +20,7 @@ from rpkit.access_token import AccessTokenPolicy
 from rpkit.config import ProviderConfig, is_loopback_http
 from rpkit.testing import FakeClient, FakeOP, FakeUser
 from rpkit_scalekit import scalekit
-from rpkit_scalekit.testing import Connection, FakeApplication, FakeScalekit
+from rpkit_scalekit.testing import Connection, FakeApplication, FakeOrganization, FakeScalekit
 
 __all__ = ["SSO_DOMAIN", "IdentityProvider", "generic_provider", "scalekit_provider"]
 
@@ -31,6 +31,8 @@ DEMO_CLIENT_ID = "rpkit-demo"
 DEMO_API_AUDIENCE = "https://api.rpkit-demo.test"
 SCALEKIT_CLIENT_ID = "skc_000000000000000001"
 SCALEKIT_CLIENT_SECRET = "demo-scalekit-secret"  # noqa: S105 - the fake's, never a real one
+ORGANIZATION = "org_300000000000000001"
+"""The fake Scalekit's organization behind the ``@sso.example`` connection."""
 
 
 @dataclass
@@ -129,6 +131,13 @@ def scalekit_provider(app_url: str, sock: socket.socket) -> IdentityProvider:
             FakeUser("usr_100000000000000002", _person("Bob", "Builder", "bob@example.org")),
         ],
         connections=_connections(),
+        # Alice belongs to both: the profile's "Switch organization" moves her between them.
+        organizations=[
+            FakeOrganization(ORGANIZATION, "Example Corp", members={"usr_100000000000000001"}),
+            FakeOrganization(
+                "org_300000000000000002", "Example Labs", members={"usr_100000000000000001"}
+            ),
+        ],
     )
     fake.passwordless.method = "LINK_OTP"
     fake.passwordless.new_credentials_on_resend = True  # a resend voids the previous code
@@ -162,7 +171,7 @@ def _connections() -> list[Connection]:
             "conn_200000000000000001",
             "OKTA",
             "OIDC",
-            "org_300000000000000001",
+            ORGANIZATION,
             "Example Corp",
             (SSO_DOMAIN,),
             ui_button_title="Example Corp SSO",

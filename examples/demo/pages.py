@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 __all__ = ["home_page", "mailbox_page", "profile_page", "verify_page"]
 
@@ -170,9 +171,13 @@ def profile_page(
     api_result: Mapping[str, Any] | None,
     mailbox: bool,
     api_trusts_provider: bool = True,
+    switch_url: str | None = None,
+    organizations: Mapping[str, str] | None = None,
 ) -> str:
     """Who is signed in (with the provider's display name), when, the API button, the logout
-    button."""
+    button; with ``switch_url`` (a Scalekit sign-in into an organization), the organization and
+    how to switch: a link per other organization of ``organizations`` (id → name), else one
+    link to Scalekit's organization switcher."""
     rows = "".join(
         f"<tr><th>{escape(label)}</th><td>{_date_time(unix)}</td></tr>" for label, unix in times
     )
@@ -201,6 +206,8 @@ def profile_page(
         )
     if api_result is not None:
         body += f'<pre id="api-result">{escape(json.dumps(api_result, indent=2))}</pre>'
+    if switch_url is not None:
+        body += _organization_section(identity.get("organization"), switch_url, organizations or {})
     body += (
         '<form method="post" action="/auth/logout">'
         f'<input type="hidden" name="csrf_token" value="{escape(csrf_token)}">'
@@ -208,6 +215,28 @@ def profile_page(
         '<button id="logout" type="submit">Sign out</button></form>'
     )
     return _layout("Your profile", body, mailbox=mailbox)
+
+
+def _organization_section(current: Any, switch_url: str, organizations: Mapping[str, str]) -> str:
+    """The organization signed in to, and the plugin's ``GET {path}/organizations/switch``
+    links (``prompt=select_account``, with ``organization_id`` when one is named)."""
+    name = organizations.get(str(current), "")
+    code = escape(str(current))
+    shown = f"{escape(name)} (<code>{code}</code>)" if name else code
+    others = [(oid, title) for oid, title in organizations.items() if oid != current]
+    targets = [
+        (f"Switch organization: {title}", {"organization_id": oid, "return_to": "/profile"})
+        for oid, title in others
+    ] or [("Switch organization", {"return_to": "/profile"})]
+    links = "".join(
+        f'<li><a class="switch-organization" href="{escape(switch_url + "?" + urlencode(query))}">'
+        f"{escape(label)}</a></li>"
+        for label, query in targets
+    )
+    return (
+        f'<h2>Organization</h2><p id="organization">Signed in to {shown}</p>'
+        f'<ul id="switch-organization">{links}</ul>'
+    )
 
 
 def mailbox_page(emails: list[dict[str, Any]]) -> str:

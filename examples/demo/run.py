@@ -119,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             **secret,
             outbox=fake_scalekit.outbox.as_json if fake_scalekit is not None else None,
             new_credentials_on_resend=fake_scalekit is not None,
+            organizations=(
+                {o.id: o.name for o in fake_scalekit.organizations.values()}
+                if fake_scalekit is not None
+                else {}
+            ),
         )
         app = create_app(config)
     except (SetupError, StateError, RPKitError) as exc:

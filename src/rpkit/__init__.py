@@ -12,6 +12,7 @@ from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.client import Identity, LoginRequest, LoginResult, RefreshResult, RelyingParty
 from rpkit.client_credentials import ClientCredentials, ClientCredentialsAuth, MachineToken
 from rpkit.config import ProviderConfig
+from rpkit.dpop import DPoPAuth, DPoPKey
 from rpkit.errors import RPKitError
 from rpkit.id_token import IDToken, LogoutToken
 from rpkit.logout import LogoutRequest, LogoutReturn
@@ -23,6 +24,8 @@ __all__ = [
     "AccessTokenPolicy",
     "ClientCredentials",
     "ClientCredentialsAuth",
+    "DPoPAuth",
+    "DPoPKey",
     "IDToken",
     "Identity",
     "KeyValueStore",

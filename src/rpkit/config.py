@@ -226,6 +226,14 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     ``Content-Security-Policy: frame-ancestors``. Empty: the issuer's origin and the discovered
     ``end_session_endpoint``'s origin, where the provider's logout page runs. Every other
     origin is refused by the browser."""
+    frontchannel_logout_without_iss: bool = False
+    """Relaxation for providers whose front-channel request carries ``sid`` but no ``iss``
+    (Microsoft Entra ID; its preset sets it with ``frontchannel_logout``): a request naming
+    only ``sid`` ends this provider's sessions of that ``sid``. An ``iss`` that is sent must
+    still be this provider's, and ``sid`` is still required and bounded. Risk: ``sid`` is
+    unique only per issuer (Front-Channel Logout §3), so the route's provider stands in for
+    the issuer; the request proves no more than with ``iss`` (anyone who learns a ``sid`` can
+    end its session). Needs ``frontchannel_logout=True``. Logged at startup."""
     allow_insecure_http: bool = False
     """Development only: allow ``http://`` issuers and endpoints on loopback addresses. Never
     enables ``http`` for other hosts."""
@@ -320,6 +328,11 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
             relaxed.append("accept_missing_nonce: ID tokens without a nonce are accepted")
         if self.tenants is not None and self.tenants.any_tenant:
             relaxed.append("tenants.any_tenant: users of every tenant of the issuer may sign in")
+        if self.frontchannel_logout_without_iss:
+            relaxed.append(
+                "frontchannel_logout_without_iss: a front-channel logout request naming only "
+                "sid (no iss) ends this provider's sessions of that sid"
+            )
         if self.par == "off":
             relaxed.append(
                 "par='off': authorization requests travel in the browser's URL even where the "
@@ -426,6 +439,8 @@ def _frontchannel_problems(config: ProviderConfig) -> list[str]:
     ancestors = config.frontchannel_logout_frame_ancestors
     if ancestors and not config.frontchannel_logout:
         return ["frontchannel_logout_frame_ancestors needs frontchannel_logout=True"]
+    if config.frontchannel_logout_without_iss and not config.frontchannel_logout:
+        return ["frontchannel_logout_without_iss needs frontchannel_logout=True"]
     if config.frontchannel_logout and config.is_oauth2:
         return ["kind='oauth2' has no front-channel logout: there is no OpenID session (sid)"]
     try:

@@ -390,6 +390,7 @@ async def test_startup_logs_who_may_frame_the_route(open_app: OpenApp):
             "provider": "fake",
             "frame_ancestors": [OP_ORIGIN],
             "session_required": True,
+            "iss_required": True,
         }
     ]
 

@@ -180,6 +180,10 @@ def test_login_with_par_gets_dpop_bound_tokens_and_refreshes_them_with_a_proof(
     )
     assert len(refreshes) >= 2, records
     assert interop.op.events("refresh_token.consumed", client=BOUND.client_id)
+    # Every token request of the client, refreshes included, carried a DPoP proof.
+    exchanges = interop.op.requests("/token", method="POST", client=BOUND.client_id)
+    assert len(exchanges) >= 4
+    assert all(e["dpop"] for e in exchanges)
     for shown in (first, second):
         found = interop.introspect(BOUND, shown["access_token"])
         assert found["active"] is True

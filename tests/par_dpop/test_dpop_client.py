@@ -25,6 +25,7 @@ from tests.par_dpop.conftest import (
     proof_of,
     shared_stores,
 )
+from tests.spi.test_kinds import forge_config
 
 pytestmark = pytest.mark.par_dpop
 
@@ -84,6 +85,12 @@ def test_dpop_options_are_validated():
         op.provider_config(dpop=True, dpop_alg="HS256")
     with pytest.raises(ConfigurationError, match="a stored DPoP key"):
         DPoPKey.from_private_jwk({"kty": "oct", "k": "AAAA", "alg": "HS256"})
+    public = {**DPoPKey.generate().public_jwk, "alg": "ES256"}
+    with pytest.raises(ConfigurationError, match="private half"):
+        DPoPKey.from_private_jwk(public)
+    forge = FakeOP("https://forge.rpkit.test", kind="oauth2")
+    with pytest.raises(ConfigurationError, match="dpop needs kind='oidc'"):
+        forge_config(forge, dpop=True)
 
 
 # -- the login: dpop_jkt, token request, UserInfo ---------------------------------------------

@@ -263,7 +263,7 @@ async def test_a_refused_push_in_the_plugin_is_an_error_page_without_redirect_or
         flows = app.stores.get("rpkit_flows")
         kept = [key async for key in _keys(flows)]
 
-    assert started.status_code == 400
+    assert started.status_code == 502  # the provider refused the push
     assert "location" not in started.headers
     assert "pushed_authorization_failed" in started.text
     assert "set-cookie" not in started.headers  # no transaction cookie

@@ -163,7 +163,9 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
     request (the verified-token cache never spares it), and challenges name ``DPoP`` with the
     accepted ``algs``. ``"required"``: DPoP only. In every mode a DPoP-bound token (``cnf.jkt``)
     sent as ``Bearer`` is refused (§7.2: its binding cannot be skipped), and a token sent as
-    ``DPoP`` must be bound to the proof's key."""
+    ``DPoP`` must be bound to the proof's key. The OpenAPI scheme says so, and so does the
+    metadata document of a :attr:`resource` (RFC 9728 §2: ``dpop_signing_alg_values_supported``,
+    ``dpop_bound_access_tokens_required``)."""
     dpop_policy: DPoPPolicy = field(default_factory=DPoPPolicy)
     """What a DPoP proof may be: algorithms, ``iat`` window, the API's public ``base_url``
     behind a proxy (``X-Forwarded-*`` is never trusted), server nonces; see

@@ -8,6 +8,12 @@ to end "the logged-in session" of the framed browser, which it cannot find: the 
 cross-site, so browsers send no ``SameSite=Lax`` cookie with it (§4.1 of the spec warns that
 third-party state is blocked). rpkit therefore requires both (register the URI with
 ``frontchannel_logout_session_required=true``) and refuses a request without them (400).
+
+Microsoft Entra ID sends ``sid`` without ``iss`` (``GET {logout URL}?sid=...``, nginx-openid-connect
+issue #117 https://github.com/nginxinc/nginx-openid-connect/issues/117, mod_auth_openidc PR #855
+https://github.com/OpenIDC/mod_auth_openidc/pull/855). The named relaxation
+``ProviderConfig.frontchannel_logout_without_iss`` accepts that: the route names the provider,
+so its sessions of that ``sid`` end; an ``iss`` that is sent must still match.
 The answer is not cached (§2: ``Cache-Control: no-cache, no-store``, ``Pragma: no-cache``) and
 may be framed only by the provider's origins (``Content-Security-Policy: frame-ancestors``).
 """
@@ -122,6 +128,7 @@ async def log_frontchannel(runtime: RPKitRuntime) -> None:
                 "rpkit.startup.frontchannel_logout",
                 frame_ancestors=list(ancestors),
                 session_required=True,
+                iss_required=not provider.frontchannel_logout_without_iss,
             )
 
 
@@ -135,7 +142,8 @@ def _enabled(runtime: RPKitRuntime, provider_id: str) -> ProviderConfig:
 
 
 def _named_session(params: list[tuple[str, str]], provider: ProviderConfig) -> str:
-    """The ``sid`` a request names, after checking it and ``iss``; both must be sent once.
+    """The ``sid`` a request names, after checking it and ``iss``; both must be sent once
+    (``iss`` at most once with ``frontchannel_logout_without_iss``).
 
     Raises:
         LogoutError: ``iss`` or ``sid`` missing or repeated, or ``iss`` not this provider's.
@@ -143,16 +151,17 @@ def _named_session(params: list[tuple[str, str]], provider: ProviderConfig) -> s
         MalformedParameterError: ``sid`` is not VSCHAR.
     """
     sent = {name: [v for k, v in params if k == name] for name in ("iss", "sid")}
-    if any(len(values) != 1 for values in sent.values()):
-        msg = "front-channel logout needs exactly one iss and one sid"
-        raise LogoutError(msg)
-    iss, sid = sent["iss"][0], sent["sid"][0]
-    if len(iss) > MAX_ISSUER_LENGTH or len(sid) > MAX_SID_LENGTH:
+    issuers = (0, 1) if provider.frontchannel_logout_without_iss else (1,)
+    if len(sent["sid"]) != 1 or len(sent["iss"]) not in issuers:
+        wanted = "at most one iss" if len(issuers) == 2 else "exactly one iss"
+        raise LogoutError(f"front-channel logout needs {wanted} and one sid")
+    iss, sid = next(iter(sent["iss"]), None), sent["sid"][0]
+    if len(iss or "") > MAX_ISSUER_LENGTH or len(sid) > MAX_SID_LENGTH:
         msg = f"iss or sid exceeds {MAX_ISSUER_LENGTH} or {MAX_SID_LENGTH} characters"
         raise OversizedParameterError(msg)
     if not _VSCHAR.fullmatch(sid):
         raise MalformedParameterError("sid is not a string of printable ASCII (VSCHAR)")
-    if not is_allowed_issuer(iss, provider.issuer, provider.tenants):
+    if iss is not None and not is_allowed_issuer(iss, provider.issuer, provider.tenants):
         raise LogoutError("iss is not this provider's issuer")
     return sid
 

@@ -45,6 +45,16 @@ STATUS_AND_MESSAGE: tuple[tuple[type[errors.RPKitError], int, str], ...] = (
         "No sign-in is in progress here, or this sign-in link has expired or was already "
         "used. Please start again.",
     ),
+    (
+        errors.PushedAuthorizationUnavailableError,
+        500,
+        "Sign-in with this identity provider is not set up correctly on this site.",
+    ),
+    (
+        errors.PushedAuthorizationError,
+        502,
+        "The identity provider refused to start the sign-in. Please try again.",
+    ),
     (errors.AuthorizationResponseError, 400, "The identity provider did not sign you in."),
     (errors.OversizedParameterError, 400, "The sign-in request was not valid. Please start again."),
     (errors.MalformedParameterError, 400, "The sign-in request was not valid. Please start again."),

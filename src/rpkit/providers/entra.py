@@ -5,6 +5,14 @@ A single tenant (its GUID, or ``consumers``) has one exact issuer. ``organizatio
 accepts a token only when its ``iss`` is that template filled with its own ``tid``, a GUID on the
 allowed list (or any tenant, a relaxation the caller names). The user is ``tid:oid``, and the
 email is never taken as verified. The endpoints are configured, not discovered (see ``INFO``).
+
+Front-channel logout (single sign-out) is opt-in: pass ``frontchannel_logout=True``, register
+``{base_url}/auth/frontchannel-logout/{id}`` as the registration's "Front-channel logout URL"
+(https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#single-sign-out) and add
+the ``sid`` optional claim to the ID token ("Session ID, used for per-session user sign out",
+https://learn.microsoft.com/entra/identity-platform/optional-claims-reference), or rpkit has no
+``sid`` to end. Entra calls that URL with ``sid`` only, no ``iss``, so the preset then also sets
+the named relaxation ``frontchannel_logout_without_iss`` (logged at startup).
 """
 
 from __future__ import annotations
@@ -130,7 +138,9 @@ def entra(
             startup; authorise users yourself after login.
         instance: the cloud's login host (``https://login.microsoftonline.us``...).
         graph: the cloud's Microsoft Graph host, which serves UserInfo.
-        **changes: any :class:`~rpkit.config.ProviderConfig` field, applied last.
+        **changes: any :class:`~rpkit.config.ProviderConfig` field, applied last. With
+            ``frontchannel_logout=True``, ``frontchannel_logout_without_iss`` is set too
+            (Entra sends no ``iss``) unless ``changes`` name it.
 
     Raises:
         ConfigurationError: a tenant that is not a GUID or keyword, a tenant list for a single
@@ -158,6 +168,9 @@ def entra(
         "tenants": policy,
         "hooks": ProviderHooks(identity=EntraIdentity()),
         "claim_paths": CLAIM_PATHS,
+        # Entra's front-channel request is "?sid=..." without iss: without this every one
+        # would be refused (a relaxation, logged; an iss that is sent must still match).
+        "frontchannel_logout_without_iss": bool(changes.get("frontchannel_logout")),
     }
     return build(settings, changes)
 
@@ -249,6 +262,13 @@ INFO = PresetInfo(
             what="logout is end_session_endpoint with post_logout_redirect_uri; single sign-out "
             "is front-channel only, no back-channel logout tokens",
             source=f"{_DOCS}/v2-protocols-oidc#send-a-sign-out-request",
+        ),
+        Quirk(
+            what="the Front-channel logout URL is called with sid but no iss: with "
+            "frontchannel_logout=True the preset sets frontchannel_logout_without_iss (logged); "
+            "the ID token carries sid only once the sid optional claim is added",
+            source="https://github.com/nginxinc/nginx-openid-connect/issues/117; "
+            f"{_DOCS}/v2-protocols-oidc#single-sign-out; {_DOCS}/optional-claims-reference",
         ),
         Quirk(
             what="bearer: v2.0 access tokens only (API manifest accessTokenAcceptedVersion=2), "

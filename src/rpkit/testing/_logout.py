@@ -82,7 +82,8 @@ def mint_logout_token(
 
 def frontchannel_urls(op: FakeOP, sid: str) -> list[str]:
     """The ``frontchannel_logout_uri`` of each client of OP session ``sid`` that registered one,
-    with ``iss`` and ``sid`` added to the query it may already have (Front-Channel Logout §2)."""
+    with ``iss`` and ``sid`` added to the query it may already have (Front-Channel Logout §2);
+    ``sid`` alone when the personality says so (Entra ID, ``frontchannel_logout_iss``)."""
     sub, clients = op.sessions.get(sid, ("", set()))
     user = op.users.get(sub)
     issuer = op.issuer_for(user) if user else op.issuer  # a tenant's own issuer, if any
@@ -90,7 +91,10 @@ def frontchannel_urls(op: FakeOP, sid: str) -> list[str]:
     for client_id in sorted(clients):
         uri = op.clients[client_id].frontchannel_logout_uri if client_id in op.clients else None
         if uri:
-            query = urlencode({"iss": issuer, "sid": sid})
+            named = {"iss": issuer, "sid": sid}
+            if not op.personality.frontchannel_logout_iss:
+                del named["iss"]
+            query = urlencode(named)
             urls.append(f"{uri}{'&' if '?' in uri else '?'}{query}")
     return urls
 

@@ -58,3 +58,6 @@ class Personality:
     comparing it with :attr:`FakeClient.client_secret`: takes the client and the secret it
     sent, True accepts. Apple's fake verifies its ES256 client-secret JWT with the client's
     registered key. None compares the strings."""
+    frontchannel_logout_iss: bool = True
+    """Whether the end-session page's front-channel frames carry ``iss`` with ``sid``
+    (Front-Channel Logout §2). Entra ID's carry ``sid`` only."""

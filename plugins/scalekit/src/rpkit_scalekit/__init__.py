@@ -38,6 +38,7 @@ from rpkit_scalekit.directory_events import (
     DIRECTORY_EVENTS,
     DirectoryEvent,
     DirectoryGroupEvent,
+    DirectoryToggled,
     DirectoryUserDeleted,
     DirectoryUserEvent,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "DirectoryGroupEvent",
     "DirectoryPage",
     "DirectoryResponseError",
+    "DirectoryToggled",
     "DirectoryUser",
     "DirectoryUserDeleted",
     "DirectoryUserEvent",

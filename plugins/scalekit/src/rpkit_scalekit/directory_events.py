@@ -1,11 +1,13 @@
 """Typed payloads of Scalekit's directory (SCIM) webhook events.
 
-Scalekit documents six directory events (developer-docs ``directory/reference/
+Scalekit documents eight directory events (developer-docs ``directory/reference/
 directory-events.mdx``, https://docs.scalekit.com/directory/reference/directory-events/):
 ``organization.directory.user_created``, ``user_updated``, ``user_deleted``,
-``group_created``, ``group_updated`` and ``group_deleted``. Each has a ``data`` object of a known
-shape; :func:`directory_event` decodes it into a frozen msgspec struct and names the Litestar
-event the plugin emits for it (:data:`DIRECTORY_EVENTS`). Members Scalekit adds later are
+``group_created``, ``group_updated`` and ``group_deleted``, and the directory connection events
+``organization.directory_enabled`` and ``organization.directory_disabled`` (note the ``_``
+where the others have a ``.``). Each has a ``data`` object of a known shape;
+:func:`directory_event` decodes it into a frozen msgspec struct and names the Litestar event
+the plugin emits for it (:data:`DIRECTORY_EVENTS`). Members Scalekit adds later are
 ignored; a member of the wrong type refuses the delivery (``payload``) rather than hand the
 application half an event. Any other event type, directory or not, stays a plain
 :class:`~rpkit_scalekit.webhooks.WebhookEvent`.
@@ -13,6 +15,8 @@ application half an event. Any other event type, directory or not, stays a plain
 Example:
     >>> DIRECTORY_EVENTS["organization.directory.user_deleted"]
     'rpkit.scalekit.directory.user_deleted'
+    >>> DIRECTORY_EVENTS["organization.directory_enabled"]
+    'rpkit.scalekit.directory.enabled'
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "DirectoryEvent",
     "DirectoryGroupEvent",
     "DirectoryRoleRef",
+    "DirectoryToggled",
     "DirectoryUserDeleted",
     "DirectoryUserEvent",
     "DirectoryUserGroupRef",
@@ -38,15 +43,19 @@ __all__ = [
 
 DIRECTORY_EVENTS: Mapping[str, str] = MappingProxyType(
     {
-        f"organization.directory.{kind}": f"rpkit.scalekit.directory.{kind}"
-        for kind in (
-            "user_created",
-            "user_updated",
-            "user_deleted",
-            "group_created",
-            "group_updated",
-            "group_deleted",
-        )
+        **{
+            f"organization.directory.{kind}": f"rpkit.scalekit.directory.{kind}"
+            for kind in (
+                "user_created",
+                "user_updated",
+                "user_deleted",
+                "group_created",
+                "group_updated",
+                "group_deleted",
+            )
+        },
+        "organization.directory_enabled": "rpkit.scalekit.directory.enabled",
+        "organization.directory_disabled": "rpkit.scalekit.directory.disabled",
     }
 )
 """Scalekit event type → the Litestar event id the plugin emits with the typed payload."""
@@ -115,14 +124,43 @@ class DirectoryGroupEvent(msgspec.Struct, frozen=True, kw_only=True):
     raw_attributes: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-DirectoryPayload = DirectoryUserEvent | DirectoryUserDeleted | DirectoryGroupEvent
+class DirectoryToggled(msgspec.Struct, frozen=True, kw_only=True):
+    """``data`` of ``organization.directory_enabled`` and ``organization.directory_disabled``:
+    the organization's directory connection whose sync was switched on or off.
+
+    Which of the two happened is the event's type (:attr:`DirectoryEvent.type`), not
+    :attr:`enabled`: Scalekit's own example of ``directory_enabled`` shows ``"enabled": false``.
+    """
+
+    id: str
+    """The directory id (``dir_...``)."""
+    organization_id: str | None = None
+    directory_type: str | None = None
+    """``SCIM``..., as sent."""
+    provider: str | None = None
+    """The directory provider (``OKTA``, ``MICROSOFT_AD``...), as sent."""
+    enabled: bool | None = None
+    """As sent; see the class docstring."""
+    status: str | None = None
+    """The sync's status, as sent (documented for ``directory_disabled``)."""
+    last_sync_at: str | None = None
+    """RFC 3339 time of the last sync; absent (``null``) before the first."""
+    updated_at: str | None = None
+    """RFC 3339 time of this change."""
+
+
+DirectoryPayload = (
+    DirectoryUserEvent | DirectoryUserDeleted | DirectoryGroupEvent | DirectoryToggled
+)
 _PAYLOADS: dict[str, type[DirectoryPayload]] = {
-    "user_created": DirectoryUserEvent,
-    "user_updated": DirectoryUserEvent,
-    "user_deleted": DirectoryUserDeleted,
-    "group_created": DirectoryGroupEvent,
-    "group_updated": DirectoryGroupEvent,
-    "group_deleted": DirectoryGroupEvent,
+    "organization.directory.user_created": DirectoryUserEvent,
+    "organization.directory.user_updated": DirectoryUserEvent,
+    "organization.directory.user_deleted": DirectoryUserDeleted,
+    "organization.directory.group_created": DirectoryGroupEvent,
+    "organization.directory.group_updated": DirectoryGroupEvent,
+    "organization.directory.group_deleted": DirectoryGroupEvent,
+    "organization.directory_enabled": DirectoryToggled,
+    "organization.directory_disabled": DirectoryToggled,
 }
 
 
@@ -130,7 +168,8 @@ class DirectoryEvent(msgspec.Struct, frozen=True, kw_only=True):
     """A verified directory event, typed."""
 
     type: str
-    """Scalekit's event type, e.g. ``organization.directory.user_created``."""
+    """Scalekit's event type, e.g. ``organization.directory.user_created`` or
+    ``organization.directory_enabled``."""
     name: str
     """The Litestar event id the plugin emits (:data:`DIRECTORY_EVENTS`)."""
     payload: DirectoryPayload
@@ -147,7 +186,7 @@ def directory_event(event_type: str, data: Mapping[str, Any]) -> DirectoryEvent 
     name = DIRECTORY_EVENTS.get(event_type)
     if name is None:
         return None
-    kind = _PAYLOADS[event_type.rpartition(".")[2]]
+    kind = _PAYLOADS[event_type]
     try:
         payload = msgspec.convert(_thawed(data), kind)
     except msgspec.ValidationError as exc:

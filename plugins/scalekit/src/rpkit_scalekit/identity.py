@@ -93,8 +93,8 @@ SEARCH_PATH = "/api/v1/users:search"
 SEARCH_PAGE_SIZE = 30
 """The largest page the user search serves."""
 MAX_SEARCH_PAGES = 3
-"""Pages of search results read for one address. The search also matches parts of addresses
-(``ann@x.io`` finds ``joann@x.io``), so the exact address may be on a later page; past these
+"""Pages of search results read for one address. A search may also match parts of addresses
+(``ann@x.io`` finding ``joann@x.io``), so the exact address may be on a later page; past these
 pages the lookup fails rather than guess."""
 MAX_QUERY_LENGTH = 100
 """The longest query the user search accepts; a longer address cannot be looked up."""

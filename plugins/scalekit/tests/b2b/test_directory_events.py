@@ -16,7 +16,7 @@ from rpkit_scalekit import (
     WebhookVerificationError,
     WebhookVerifier,
 )
-from rpkit_scalekit.directory_events import directory_event
+from rpkit_scalekit.directory_events import DirectoryToggled, directory_event
 from rpkit_scalekit.testing import (
     FakeDirectory,
     FakeDirectoryGroup,
@@ -91,6 +91,66 @@ async def test_each_directory_event_is_emitted_typed_under_its_own_name(
     assert len(await app.heard.wait_for("rpkit.scalekit.webhook")) == 1, "the generic one too"
     others = [n for n in DIRECTORY_EVENTS.values() if n != name and app.heard.events.get(n)]
     assert others == []
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_directory_switched_on_or_off_is_emitted_typed(
+    app: Browser, directory: FakeDirectory, enabled: bool
+) -> None:
+    app.fake.set_directory_enabled(directory, enabled)
+    [delivery] = await app.fake.deliver(app.client)
+
+    state = "enabled" if enabled else "disabled"
+    assert delivery.status == 200
+    name = f"rpkit.scalekit.directory.{state}"
+    assert DIRECTORY_EVENTS[f"organization.directory_{state}"] == name
+    [heard] = await app.heard.wait_for(name)
+    toggled = heard["payload"]
+    assert type(toggled) is DirectoryToggled
+    assert (toggled.id, toggled.organization_id, toggled.provider, toggled.directory_type) == (
+        directory.id,
+        ORG,
+        "OKTA",
+        "SCIM",
+    )
+    assert toggled.enabled is enabled
+    assert heard["event"].type == f"organization.directory_{state}"
+    others = [n for n in DIRECTORY_EVENTS.values() if n != name]
+    assert not any(app.heard.events.get(n) for n in others)
+
+
+def test_the_documented_directory_enabled_example_is_typed_as_sent() -> None:
+    """Scalekit's reference example of ``directory_enabled``, ``"enabled": false`` included:
+    the event type says what happened, the member is kept as sent."""
+    data = {
+        "directory_type": "SCIM",
+        "enabled": False,
+        "id": "dir_55135622825771522",
+        "organization_id": "org_55135410258444802",
+        "provider": "OKTA",
+        "updated_at": "2025-01-15T08:55:22.792993454Z",
+        "last_sync_at": None,
+    }
+
+    typed = directory_event("organization.directory_enabled", data)
+
+    assert typed is not None
+    assert typed.name == "rpkit.scalekit.directory.enabled"
+    assert typed.payload == DirectoryToggled(
+        id="dir_55135622825771522",
+        organization_id="org_55135410258444802",
+        directory_type="SCIM",
+        provider="OKTA",
+        enabled=False,
+        updated_at="2025-01-15T08:55:22.792993454Z",
+    )
+
+
+@pytest.mark.parametrize("data", [{}, {"id": "dir_1", "enabled": "yes"}, {"id": ["dir_1"]}])
+def test_a_directory_toggle_of_the_wrong_shape_is_a_payload_refusal(data: dict[str, Any]) -> None:
+    with pytest.raises(WebhookVerificationError) as refused:
+        directory_event("organization.directory_disabled", data)
+    assert refused.value.reason == "payload"
 
 
 async def test_user_created_payload_has_the_documented_fields(

@@ -11,7 +11,10 @@ It is :class:`~rpkit.testing.FakeOP` as a multi-tenant issuer, answering at Entr
   ``https://graph.microsoft.com/oidc/userinfo`` (a second origin in-process; the same origin
   when served);
 - ID tokens with ``tid``, ``oid``, ``ver: 2.0`` and no ``email_verified``; v2.0 access tokens
-  with ``typ: JWT``, ``scp`` (or ``roles``), ``azp`` and no ``client_id``; rotating refresh tokens.
+  with ``typ: JWT``, ``scp`` (or ``roles``), ``azp`` and no ``client_id``; rotating refresh tokens;
+- a logout page that frames each registered ``frontchannel_logout_uri`` with ``sid`` only, no
+  ``iss``, as Entra calls the "Front-channel logout URL"
+  (https://github.com/nginxinc/nginx-openid-connect/issues/117).
 
 Not reproduced: consent, guest users, groups (and their overage), and tenant checks at the
 authorization endpoint (any tenant segment signs in the chosen user). The knobs still apply.
@@ -180,6 +183,7 @@ class FakeEntra(FakeOP):
                 k: v for k, v in claims.items() if k in _GRAPH_USERINFO
             },
             token_response=lambda body, _c: {**body, "ext_expires_in": body.get("expires_in")},
+            frontchannel_logout_iss=False,
         )
 
     def _metadata(self, honest: dict[str, Any]) -> dict[str, Any]:

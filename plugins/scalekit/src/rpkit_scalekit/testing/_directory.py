@@ -5,7 +5,8 @@ REST paths and shapes follow ``scalekit.v1.directories.DirectoryService`` (scale
 scalekit-sdk-python ``scalekit/v1/directories/directories_pb2.py``); event ``data`` follows
 Scalekit's directory events reference (https://docs.scalekit.com/directory/reference/
 directory-events/). A test sets the data on :class:`FakeDirectory` objects (``fake.directories``)
-and sends events with :meth:`DirectoryMixin.send_directory_event`.
+and sends events with :meth:`DirectoryMixin.send_directory_event` (users and groups) and
+:meth:`DirectoryMixin.set_directory_enabled` (the directory switched on or off).
 
 Example:
     >>> from rpkit_scalekit.testing import FakeDirectory, FakeDirectoryUser, FakeScalekit
@@ -21,6 +22,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
@@ -225,6 +227,28 @@ class DirectoryMixin:
         else:
             data = group_event_data(directory, subject)
         event_type = f"organization.directory.{kind}"
+        return fake.emit(event_type, data, organization_id=directory.organization_id, **emit)
+
+    def set_directory_enabled(
+        self, directory: FakeDirectory, enabled: bool, **emit: Any
+    ) -> list[OutboundMessage]:
+        """Switch ``directory``'s sync on or off (the Directory API sees it) and queue
+        ``organization.directory_enabled`` or ``organization.directory_disabled`` with
+        Scalekit's documented ``data`` (``enabled`` is the new state); ``emit`` as for
+        :meth:`send_directory_event`."""
+        fake = _fake(self)
+        directory.enabled = enabled
+        updated_at = datetime.fromtimestamp(fake.now(), UTC).isoformat().replace("+00:00", "Z")
+        data = {
+            "id": directory.id,
+            "organization_id": directory.organization_id,
+            "directory_type": directory.directory_type,
+            "provider": directory.directory_provider,
+            "enabled": enabled,
+            "status": directory.status,
+            "updated_at": updated_at,
+        }
+        event_type = f"organization.directory_{'enabled' if enabled else 'disabled'}"
         return fake.emit(event_type, data, organization_id=directory.organization_id, **emit)
 
 

@@ -89,7 +89,8 @@ class FakeScalekit(EventsMixin, DirectoryMixin):
             ``/_dev/outbox.json``.
         keys: the signing keys; a fresh RSA key when None (see :class:`ScalekitKeys` to share
             one pre-generated key among many fakes).
-        user_management: True (full-stack auth): tokens' ``sub`` is the user's ``usr_...`` id.
+        user_management: True (full-stack auth): tokens' ``sub`` is the user's ``usr_...`` id,
+            and ``GET /api/v1/users:search`` finds users by email, id or ``xuid``.
             False (modular SSO): ``sub`` is ``conn_<connection>;<email>``, as Scalekit sends it
             without user management.
         organizations: the organizations users can switch into (``prompt=select_account``
