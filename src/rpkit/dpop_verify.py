@@ -41,7 +41,7 @@ from joserfc.jwk import JWKRegistry
 
 from rpkit._jwt import MAX_CLAIM_LENGTH, Compact, Rejected, integer, parse_compact, show
 from rpkit.errors import ConfigurationError, DPoPProofError
-from rpkit.jwks import KEY_TYPES, MIN_RSA_BITS, VerificationKey
+from rpkit.jwks import KEY_TYPES, MIN_RSA_BITS, VerificationKey, modulus_bits
 from rpkit.store import KeyValueStore
 
 __all__ = [
@@ -301,13 +301,10 @@ def _public_key(jwk: Any, alg: str) -> VerificationKey:
 
 
 def _modulus_bits(n: Any) -> int:
-    if type(n) is not str or len(n) > 2048:  # 2048 base64url characters: a 12288-bit modulus
+    # 2048 base64url characters: a 12288-bit modulus; longer is refused unread
+    if type(n) is not str or len(n) > 2048:
         return 0
-    try:
-        raw = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
-    except ValueError:
-        return 0
-    return int.from_bytes(raw, "big").bit_length()
+    return modulus_bits(n)
 
 
 def _checked_claims(

@@ -181,7 +181,22 @@ class JWKSError(RPKitError):
         self.unavailable = unavailable
 
 
-class PushedAuthorizationError(RPKitError):
+class _OAuthErrorAnswer(Exception):
+    """The ``error`` and ``error_description`` of an OAuth error answer, carried by the errors
+    of the endpoints that give one."""
+
+    error: str | None
+    description: str | None
+
+    def __init__(
+        self, detail: str, *, error: str | None = None, description: str | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.error = error
+        self.description = description
+
+
+class PushedAuthorizationError(_OAuthErrorAnswer, RPKitError):
     """The pushed authorization request (RFC 9126 §2) was refused or its answer was unusable:
     no ``request_uri``, so no redirect was made and no login transaction was stored.
 
@@ -191,13 +206,6 @@ class PushedAuthorizationError(RPKitError):
     """
 
     code = "pushed_authorization_failed"
-
-    def __init__(
-        self, detail: str, *, error: str | None = None, description: str | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.error = error
-        self.description = description
 
 
 class PushedAuthorizationUnavailableError(PushedAuthorizationError):
@@ -272,7 +280,7 @@ class FrontChannelTokenError(CallbackError):
     code = "front_channel_token"
 
 
-class TokenEndpointError(RPKitError):
+class TokenEndpointError(_OAuthErrorAnswer, RPKitError):
     """The token endpoint's answer was unusable.
 
     Attributes:
@@ -281,13 +289,6 @@ class TokenEndpointError(RPKitError):
     """
 
     code = "token_endpoint_error"
-
-    def __init__(
-        self, detail: str, *, error: str | None = None, description: str | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.error = error
-        self.description = description
 
 
 class ClientSecretError(TokenEndpointError):

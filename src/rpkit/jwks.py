@@ -381,12 +381,13 @@ def _skip_reason(jwk: Mapping[str, Any]) -> str | None:
         isinstance(operations, list) and all(isinstance(op, str) for op in operations)
     ):
         return "key_ops is not an array of strings"
-    if kty == "RSA" and _modulus_bits(jwk.get("n")) < MIN_RSA_BITS:
+    if kty == "RSA" and modulus_bits(jwk.get("n")) < MIN_RSA_BITS:
         return f"RSA modulus shorter than {MIN_RSA_BITS} bits"
     return None
 
 
-def _modulus_bits(n: Any) -> int:
+def modulus_bits(n: Any) -> int:
+    """The bit length of a JWK's base64url ``n``; 0 when it is not one."""
     if not isinstance(n, str):
         return 0
     try:

@@ -29,7 +29,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -221,35 +221,42 @@ class DirectoryClient:
         self, organization_id: str, directory_id: str, *, page_size: int | None = None
     ) -> AsyncIterator[DirectoryUser]:
         """Every user of the directory, page after page (one request per page, none ahead)."""
-        token: str | None = None
-        seen: set[str] = set()
-        for _ in range(self._max_pages):
-            page = await self.list_users_page(
-                organization_id, directory_id, page_size=page_size, page_token=token
-            )
-            for user in page.items:
-                yield user
-            token = _next(page.next_page_token, seen)
-            if token is None:
-                return
-        raise DirectoryResponseError(f"the users listing did not end in {self._max_pages} pages")
+        async for user in self._every(
+            self.list_users_page, "users", organization_id, directory_id, page_size
+        ):
+            yield user
 
     async def groups(
         self, organization_id: str, directory_id: str, *, page_size: int | None = None
     ) -> AsyncIterator[DirectoryGroup]:
         """Every group of the directory, page after page."""
+        async for group in self._every(
+            self.list_groups_page, "groups", organization_id, directory_id, page_size
+        ):
+            yield group
+
+    async def _every(
+        self,
+        list_page: Callable[..., Awaitable[DirectoryPage[T]]],
+        what: str,
+        organization_id: str,
+        directory_id: str,
+        page_size: int | None,
+    ) -> AsyncIterator[T]:
+        """Every item of a paginated listing, refusing one that repeats a page token or does
+        not end within ``max_pages``."""
         token: str | None = None
         seen: set[str] = set()
         for _ in range(self._max_pages):
-            page = await self.list_groups_page(
+            page = await list_page(
                 organization_id, directory_id, page_size=page_size, page_token=token
             )
-            for group in page.items:
-                yield group
+            for item in page.items:
+                yield item
             token = _next(page.next_page_token, seen)
             if token is None:
                 return
-        raise DirectoryResponseError(f"the groups listing did not end in {self._max_pages} pages")
+        raise DirectoryResponseError(f"the {what} listing did not end in {self._max_pages} pages")
 
 
 def _base(organization_id: str) -> str:
