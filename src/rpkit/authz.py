@@ -88,8 +88,9 @@ class ClaimPath(msgspec.Struct, frozen=True):
         """``"realm_access.roles"`` → ``ClaimPath(("realm_access", "roles"))``.
 
         Raises:
-            ConfigurationError: an empty segment (``a..b``, a leading or trailing dot), braces
-                other than the ``{client_id}`` placeholder, or more than eight segments.
+            ConfigurationError: an empty segment (``a..b``, a leading or trailing dot), one
+                starting or ending with whitespace, braces other than the ``{client_id}``
+                placeholder, or more than eight segments.
         """
         if not isinstance(dotted, str):
             raise ConfigurationError(f"a claim path is a dotted string, not {dotted!r}")
@@ -129,6 +130,9 @@ def _segment_problem(segments: Any) -> str | None:
     for segment in segments:
         if type(segment) is not str or not segment:
             return "every segment is a non-empty string (no '..', no leading or trailing dot)"
+        if segment != segment.strip():
+            # "roles, groups".split(",") from an environment variable: " groups" never matches
+            return f"segment {segment!r} starts or ends with whitespace"
         if ("{" in segment or "}" in segment) and segment != CLIENT_ID_PLACEHOLDER:
             return f"braces only as the whole segment {CLIENT_ID_PLACEHOLDER!r}"
     return None

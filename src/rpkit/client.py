@@ -367,6 +367,8 @@ class RelyingParty:
             metadata.userinfo_endpoint or "",
             tokens.access_token,
             timeout=self._timeout,
+            dpop=key,
+            nonces=self.dpop_nonces,
         )
         userinfo: Mapping[str, Any] | None
         claims: Mapping[str, Any]

@@ -272,7 +272,8 @@ class ClientCredentials:
 
         Raises:
             UnknownProviderError: no such provider.
-            ConfigurationError: a malformed scope, ``resource`` or ``audience``, or a
+            ConfigurationError: a malformed scope (or ``scopes`` given as one string, which
+                would be read letter by letter), ``resource`` or ``audience``, or a
                 ``private_key`` that cannot sign the client assertion (no request is made).
             ClientCredentialsRefusedError: the provider refused (now, or within
                 ``refusal_ttl`` seconds for the same request).
@@ -505,19 +506,28 @@ def _key(
     provider_id: str, audience: str | None, resource: str | None, scopes: Iterable[str]
 ) -> _Key:
     """The cache key, with every part checked: scopes sorted and unique."""
-    unique = tuple(sorted(set(scopes)))
-    for scope in unique:
-        if not _SCOPE_TOKEN.fullmatch(scope):
-            msg = f"scope {scope[:40]!r} is not an RFC 6749 §3.3 scope token"
+    if isinstance(scopes, str | bytes):
+        # A lone string would be read letter by letter and ask for the scopes "a", "d", ":"...
+        msg = f"scopes is a list of scope tokens, e.g. [{scopes!r:.40}], not a string"
+        raise ConfigurationError(msg)
+    given = tuple(scopes)
+    for scope in given:
+        if type(scope) is not str or not _SCOPE_TOKEN.fullmatch(scope):
+            msg = f"scope {str(scope)[:40]!r} is not an RFC 6749 §3.3 scope token"
             raise ConfigurationError(msg)
-    if audience is not None and not _m2m_grant.TOKEN_CHARS.fullmatch(audience):
+    unique = tuple(sorted(set(given)))
+    if audience is not None and not _visible_token(audience):
         raise ConfigurationError("audience must be non-empty visible ASCII without spaces")
     if resource is not None:
-        parts = urlsplit(resource) if _m2m_grant.TOKEN_CHARS.fullmatch(resource) else None
+        parts = urlsplit(resource) if _visible_token(resource) else None
         if parts is None or not parts.scheme or not parts.netloc or parts.fragment:
             msg = "resource must be an absolute URI without a fragment (RFC 8707 §2)"
             raise ConfigurationError(msg)
     return _Key(provider_id, audience, resource, unique)
+
+
+def _visible_token(value: object) -> bool:
+    return type(value) is str and _m2m_grant.TOKEN_CHARS.fullmatch(value) is not None
 
 
 def _failed(log: Any, exc: ClientCredentialsError) -> ClientCredentialsError:

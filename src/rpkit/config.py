@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -451,6 +452,15 @@ def _frontchannel_problems(config: ProviderConfig) -> list[str]:
         return [
             "an issuer template with the tenant in its host needs "
             "frontchannel_logout_frame_ancestors: its origin is not one origin"
+        ]
+    return _frame_ancestor_problems(config, ancestors)
+
+
+def _frame_ancestor_problems(config: ProviderConfig, ancestors: Iterable[str]) -> list[str]:
+    if isinstance(ancestors, str):  # else each character is reported as a bad origin
+        return [
+            "frontchannel_logout_frame_ancestors must be a tuple of origins, not one string: "
+            f"write ({ancestors!r},)"
         ]
     bad = [origin for origin in ancestors if not _is_origin(config, origin)]
     if bad:

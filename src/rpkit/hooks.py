@@ -102,8 +102,9 @@ class CallbackExtras(Protocol):
 
 
 JSONFetcher = Callable[[str], Awaitable[Any]]
-"""GETs a JSON document with the login's access token (``Authorization: Bearer``), no redirects
-followed, bounded in size, and only on the origin of the provider's profile endpoint; raises
+"""GETs a JSON document with the login's access token (``Authorization: Bearer``, or ``DPoP``
+with a fresh proof when the token is DPoP-bound), no redirects followed, bounded in size, and
+only on the origin of the provider's profile endpoint; raises
 :class:`~rpkit.errors.UserInfoError` otherwise."""
 
 

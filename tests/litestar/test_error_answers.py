@@ -59,13 +59,39 @@ async def test_a_bookmarked_callback_says_no_sign_in_is_in_progress(fake_op: Fak
         started = await browser.start_login()
         callback = await fake_op.approve(started.headers["location"])
         assert (await browser.deliver(callback)).status_code == 303
-        # the same callback URL, later, without iss (as bookmarked by hand) and after login
+        client.cookies.clear()  # signed out (another browser, or the session ended)
+        # the same callback URL, later, without iss (as bookmarked by hand)
         bookmarked = callback.location.split("&iss=")[0].replace("iss=", "x=")
         again = await client.get(bookmarked, follow_redirects=False)
 
     assert again.status_code == 400
     assert "invalid_state" in again.text
     assert "No sign-in is in progress" in again.text
+    assert fake_op.oracle.count("token") == 1
+
+
+@pytest.mark.parametrize("accept", [BROWSER_ACCEPT, "*/*"])
+async def test_a_callback_reloaded_while_signed_in_lands_on_the_signed_in_page(
+    fake_op: FakeOP, accept: str
+):
+    """The Back button or a reload after the login finished: the state is spent, nothing is
+    exchanged again, and the signed-in browser goes where signed-in users go."""
+    async with app_for(fake_op) as client:
+        browser = Browser(client, fake_op)
+        client.headers["accept"] = accept
+        started = await browser.start_login()
+        callback = await fake_op.approve(started.headers["location"])
+        landed = await browser.deliver(callback)
+        cookies = dict(client.cookies)
+        reloaded = await browser.deliver(callback)
+        me = await client.get("/me", headers={"accept": "application/json"})
+
+    assert landed.status_code == 303
+    assert reloaded.status_code == 303
+    assert reloaded.headers["location"] == "/"
+    assert "set-cookie" not in reloaded.headers  # the session is untouched
+    assert dict(client.cookies) == cookies
+    assert me.json()["subject"] is not None
     assert fake_op.oracle.count("token") == 1
 
 

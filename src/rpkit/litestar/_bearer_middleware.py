@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 __all__ = ["PUBLIC_METADATA_OPT", "OIDCBearerMiddleware", "requires_scopes"]
 
 PUBLIC_METADATA_OPT = "rpkit_protected_resource_metadata"
-"""``opt`` key of the RFC 9728 metadata route: :func:`requires_scopes` guards (also when set
-app-wide through ``OIDCBearerAuth.guards``) let it through."""
+"""``opt`` key of the RFC 9728 metadata route: :func:`requires_scopes` and the role,
+permission and organization guards of :mod:`rpkit.litestar.authz` (also when set app-wide
+through ``OIDCBearerAuth.guards``) let it through."""
 
 
 class _Issuer(msgspec.Struct):
@@ -122,6 +123,14 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
             exclude_http_methods=exclude_http_methods,
             scopes=scopes,
         )
+        if config._keys is None and not config._has_lifespan:
+            # Mounted on a router (``middleware=[auth.middleware]``) without ``on_app_init``:
+            # no lifespan will open a client, so every request would fail with a 500.
+            msg = (
+                "OIDCBearerAuth: its middleware is mounted without on_app_init, so nothing opens "
+                "an HTTP client for the keys; pass http= (your client) or jwks= to OIDCBearerAuth"
+            )
+            raise ConfigurationError(msg)
         self._config = config
         self._realm = config.realm
         self._metadata_url = config.resource_metadata_url

@@ -143,6 +143,10 @@ class DPoPGate:
         else:
             raise missing()  # another scheme is "no credentials", not a bad token
         token = credentials.strip(" ")
+        if "," in token:
+            # Two Authorization headers joined by a proxy or client ("Bearer a, Bearer b"): a
+            # comma is not in RFC 6750's b64token, so this is two credentials, not one token.
+            raise BearerError("access_token_ambiguous", "Send one Authorization header.")
         if not token:
             error = invalid("malformed")
             error.dpop_scheme(used)

@@ -44,6 +44,7 @@ from rpkit._log import get_logger
 from rpkit.access_token import AccessToken
 from rpkit.authz import Kind, bound_paths, read_names, read_organization
 from rpkit.errors import ConfigurationError, PermissionDeniedError
+from rpkit.litestar._bearer_middleware import PUBLIC_METADATA_OPT
 from rpkit.litestar.bearer import BearerError
 from rpkit.litestar.guards import _guard
 from rpkit.litestar.plugin import RPKitPlugin, RPKitRuntime
@@ -129,8 +130,11 @@ def _authz_guard(kind: Kind, required: frozenset[str], match: Match) -> Guard:
     allows = _allows(kind, required, match)
 
     def check(session: SessionData, runtime: RPKitRuntime) -> None:
-        if not allows(session_value(session, runtime, kind)):
-            _log_denial(kind, provider=session.provider_id)
+        value = session_value(session, runtime, kind)
+        if not allows(value):
+            config = runtime.rp.providers.get(session.provider_id)
+            paths = None if config is None else config.claim_paths
+            _log_denial(kind, value, paths, provider=session.provider_id)
             detail = f"the session's {kind} do not satisfy this route"
             raise PermissionDeniedError(detail, requirement=_REQUIREMENT[kind])
 
@@ -140,12 +144,18 @@ def _authz_guard(kind: Kind, required: frozenset[str], match: Match) -> Guard:
     async def guard(
         connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
     ) -> None:
+        if handler.opt.get(PUBLIC_METADATA_OPT):
+            return  # RFC 9728 metadata is for clients without a token, even under app guards
         token = connection.scope.get("auth")
         if isinstance(token, AccessToken):
-            if not allows(token_value(token, kind)):
-                _log_denial(kind, issuer=token.iss)
+            value = token_value(token, kind)
+            if not allows(value):
+                _log_denial(kind, value, token.claim_paths, issuer=token.iss)
                 description = f"The access token lacks the {_REQUIREMENT[kind]} this needs."
-                raise BearerError("insufficient_authorization", description)
+                error = BearerError("insufficient_authorization", description)
+                if token.jkt is not None:  # a DPoP-bound token came with the DPoP scheme
+                    error.dpop_scheme("DPoP")  # RFC 9449 §7.1, as requires_scopes does
+                raise error
             return
         if not _has_plugin(connection):
             description = "Send an access token as 'Authorization: Bearer'."
@@ -208,6 +218,14 @@ def _has_plugin(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     return True
 
 
-def _log_denial(kind: Kind, **bound: str) -> None:
-    # Which kind only: the values a route wants, or a token holds, stay out of the log.
-    get_logger(**bound).info("rpkit.authz.denied", kind=kind)
+def _log_denial(kind: Kind, value: Value, paths: ClaimPaths | None, **bound: str) -> None:
+    """One ``rpkit.authz.denied`` info line: the kind, and ``reason`` ``not_granted`` (a value
+    was read, without what the route needs) or ``no_value`` (nothing valid at the configured
+    ``paths``, listed so that a typo in a path shows; ``none`` when there are none). The values a
+    route wants, or a token holds, stay out of the log."""
+    log = get_logger(**bound)
+    if value is not None:
+        log.info("rpkit.authz.denied", kind=kind, reason="not_granted")
+        return
+    configured = [] if paths is None else [str(path) for path in paths.paths(kind)]
+    log.info("rpkit.authz.denied", kind=kind, reason="no_value", paths=configured or "none")

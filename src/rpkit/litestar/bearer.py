@@ -180,6 +180,7 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
     """Issuer → the policy listing it (derived at construction)."""
     _keys: JWKSCache | None = field(default=None, init=False, repr=False)
     _validator: TokenValidator | None = field(default=None, init=False, repr=False)
+    _has_lifespan: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.policies = tuple(self.policies)
@@ -238,7 +239,9 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
     @property
     def middleware(self) -> DefineMiddleware:
         """The authentication middleware, for ``middleware=[...]`` on a router or controller
-        (then also register :attr:`exception_handlers` there)."""
+        (then also register :attr:`exception_handlers` there, and :meth:`resource_handlers` on
+        the app). Mounted this way, nothing opens rpkit's own HTTP client: pass ``http=`` (or
+        ``jwks=``), or the app refuses to start (:class:`~rpkit.errors.ConfigurationError`)."""
         return DefineMiddleware(
             OIDCBearerMiddleware,
             config=self,
@@ -260,7 +263,16 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
             app_config.exception_handlers.setdefault(kind, handler)  # the user's handler wins
         app_config.route_handlers.extend(self.resource_handlers())
         app_config.lifespan.append(self._lifespan)
+        self._has_lifespan = True
         return app_config
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OIDCBearerAuth:
+        """The config itself: Litestar deep-copies a ``Router`` (and its ``middleware=[...]``,
+        which holds this config) when registering it, and a copy would neither pickle the
+        caller's ``http`` client (``cannot pickle '_thread.RLock'``) nor share the key cache and
+        verified tokens the lifespan opens on the original. It is one API's protection, shared
+        by every place that mounts it."""
+        return self
 
     def resource_handlers(self) -> list[HTTPRouteHandler]:
         """The handlers serving :attr:`resource`'s RFC 9728 document (none without one), with
@@ -365,6 +377,9 @@ def _check_resource(
                 f"identifier {resource.resource!r} in its audience, or tokens minted for this "
                 "resource are refused and tokens for other resources may be accepted"
             )
+            near = [a for a in policy.audience if a.rstrip("/") == resource.resource.rstrip("/")]
+            if near:  # clients and authorization servers compare the identifier exactly
+                msg += f" (its audience has {near[0]!r}: they differ by a trailing slash)"
             raise ConfigurationError(msg)
     for server in resource.authorization_servers:
         if server not in by_issuer and templated_policy(policies, server) is None:

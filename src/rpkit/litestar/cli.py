@@ -140,6 +140,17 @@ def _frontchannel_finding(provider: ProviderConfig, uri: str) -> Finding:
     problems = _uri_problems(provider.id, "frontchannel_logout_uri", uri, provider)
     if problems:
         return "problem", problems[0]
+    if provider.frontchannel_logout_without_iss:
+        # Entra ID (the preset sets this relaxation) has no frontchannel_logout_uri or
+        # frontchannel_logout_session_required: its app registration has a "Front-channel
+        # logout URL", called with sid only, and sid reaches the ID token as an optional claim
+        # (https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#single-sign-out).
+        return "ok", (
+            f"{provider.id}: front-channel logout at {uri}: register it as the provider's "
+            "front-channel logout URL (Entra ID: Authentication > Front-channel logout URL) and "
+            "have sid in its ID tokens (Entra ID: Token configuration > optional claim sid); "
+            "requests with sid only are accepted (frontchannel_logout_without_iss)"
+        )
     return "ok", (
         f"{provider.id}: front-channel logout at {uri}: register it as frontchannel_logout_uri "
         "with frontchannel_logout_session_required=true"

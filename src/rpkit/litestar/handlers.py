@@ -21,6 +21,7 @@ from litestar.response import Redirect
 from rpkit._jwt import MAX_TOKEN_LENGTH
 from rpkit._log import get_logger
 from rpkit.errors import (
+    InvalidStateError,
     LogoutTokenValidationError,
     OversizedParameterError,
     PermissionDeniedError,
@@ -113,9 +114,17 @@ def build_router(runtime: RPKitRuntime) -> Router:
     async def callback(request: AnyRequest, provider_id: FromPath[str]) -> Response[Any]:
         params = await _sent_params(request)
         handle = runtime.browser_handle(request)
-        result = await runtime.rp.complete_login(
-            provider_id, params, binding=binding_of(handle) if handle else None
-        )
+        try:
+            result = await runtime.rp.complete_login(
+                provider_id, params, binding=binding_of(handle) if handle else None
+            )
+        except InvalidStateError:
+            # The callback reloaded (or opened from history) after this very login finished:
+            # the browser is signed in, so it goes where signed-in users go, not to an error.
+            # Nothing was exchanged: the state was refused before any request.
+            if await runtime.current_session(request) is None:
+                raise
+            return Redirect(runtime.config.default_return_to, status_code=303)
         previous = request.cookies.get(runtime.session_cookie)
         try:
             session_id = await runtime.sessions.create(result, previous_id=previous)

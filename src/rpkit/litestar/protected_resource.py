@@ -160,8 +160,9 @@ class ProtectedResource:
         """``GET`` handlers serving the document at :attr:`metadata_path` (and the root when
         :attr:`serve_at_root`), marked with ``exclude_opt_key`` so the bearer middleware lets
         them through (a client fetches them precisely because it has no token), and so that
-        :func:`~rpkit.litestar.bearer.requires_scopes` guards set app-wide do too. Guards of
-        your own that apply app-wide must let them through as well.
+        rpkit's guards set app-wide (:func:`~rpkit.litestar.bearer.requires_scopes`, and
+        :func:`~rpkit.litestar.authz.requires_role` and its siblings) do too. Guards of your
+        own that apply app-wide must let them through as well.
 
         :class:`~rpkit.litestar.bearer.OIDCBearerAuth` registers them itself, with its DPoP
         members (``dpop`` and ``dpop_algorithms``, see :meth:`document`); when the middleware

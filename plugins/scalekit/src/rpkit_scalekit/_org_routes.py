@@ -23,6 +23,7 @@ from litestar.response import Redirect
 from rpkit.litestar._cookies import binding_of, new_handle
 from rpkit.litestar.responses import NO_STORE
 from rpkit_scalekit._inbound import return_to
+from rpkit_scalekit.errors import ScalekitInputError
 from rpkit_scalekit.organizations import switch_organization_params
 
 if TYPE_CHECKING:
@@ -42,11 +43,12 @@ def build_org_router(plugin: ScalekitLitestarPlugin) -> Router:
     @get(SWITCH_PATH, name=f"rpkit-scalekit:{plugin.provider_id}:switch-organization", opt=opt)
     async def switch_organization(request: AnyRequest) -> Response[Any]:
         query = request.query_params
-        organization_id = query.get("organization_id")
-        if organization_id is None:
-            params = {"prompt": "select_account"}
-        else:
-            params = switch_organization_params(organization_id)  # 400 before any state
+        named = query.getall("organization_id", [])
+        if len(named) > 1:  # which one? refused, as rpkit refuses any repeated parameter
+            msg = "organization_id must be sent at most once"
+            raise ScalekitInputError(msg, field="organization_id")
+        # A malformed organization_id is a 400 before any state.
+        params = switch_organization_params(named[0]) if named else {"prompt": "select_account"}
         runtime = plugin.runtime(request.app)
         destination = return_to(dict(query.items()), runtime.config.default_return_to)
         provider_id = plugin.provider_id

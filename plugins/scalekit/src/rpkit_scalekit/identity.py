@@ -42,8 +42,9 @@ and is case-insensitive", at most 100 characters, pages of 1 to 30), and keeps t
   ``usr_...`` id, while earlier headless sign-ins stayed under ``email:``. An application that
   must never see that split refuses unknown users in its passwordless ``user_hook`` (the default
   identity's ``subject`` starts with ``email:``) or creates them in Scalekit first;
-* the search fails (outage, refused credentials, an unexpected answer, more matches than
-  :data:`MAX_SEARCH_PAGES` pages hold): the sign-in is refused with
+* the search fails (outage, refused credentials, an unexpected answer, two users with the
+  address, more matches than :data:`MAX_SEARCH_PAGES` pages hold and the address not among
+  them): the sign-in is refused with
   :class:`~rpkit_scalekit.errors.ScalekitUnavailableError` (503) and no session, rather than
   hand the person a second key.
 
@@ -166,7 +167,8 @@ async def find_user_id(api: ManagementClient, email: str) -> str | None:
         InvalidEmailError: not an address the plugin accepts.
         ScalekitUnavailableError: the search failed or was refused (``status`` is Scalekit's),
             answered an unexpected shape, found two users with the address, or had more
-            pages than are read.
+            pages than are read without the address on them (an address found on the pages
+            read is kept; later pages are not read).
     """
     address, _ = check_email(email)
     wanted = address.lower()

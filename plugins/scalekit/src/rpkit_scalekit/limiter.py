@@ -38,7 +38,7 @@ from rpkit.errors import ConfigurationError
 from rpkit.store import KeyValueStore
 from rpkit_scalekit.errors import PasswordlessAttemptsExhaustedError, PasswordlessRateLimitedError
 
-__all__ = ["PasswordlessLimiter", "PasswordlessLimits", "Reservation"]
+__all__ = ["PasswordlessLimiter", "PasswordlessLimits", "Reservation", "check_limiter_key"]
 
 
 class PasswordlessLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,6 +59,21 @@ class PasswordlessLimits(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigurationError("PasswordlessLimits values must all be at least 1")
 
 
+def check_limiter_key(key: object) -> bytes | None:
+    """``key`` when it is None or non-empty ``bytes``: it keys an HMAC.
+
+    Raises:
+        ConfigurationError: anything else, a ``str`` included.
+    """
+    if key is None or (type(key) is bytes and key):
+        return key
+    msg = (
+        f"limiter_key must be non-empty bytes, not {type(key).__name__} "
+        "(secrets.token_bytes(32), or a str secret .encode()d)"
+    )
+    raise ConfigurationError(msg)
+
+
 class Reservation(msgspec.Struct, frozen=True):
     """One slot taken; give it back with :meth:`PasswordlessLimiter.release`."""
 
@@ -76,6 +91,10 @@ class PasswordlessLimiter:
             are hashed with plain SHA-256, which a dictionary of addresses can reverse.
         prefix: the store key prefix.
         clock: wall-clock seconds; injectable for tests.
+
+    Raises:
+        ConfigurationError: ``key`` is not non-empty ``bytes`` (a ``str`` would fail only at
+            the first send, as a 500).
     """
 
     def __init__(
@@ -89,7 +108,7 @@ class PasswordlessLimiter:
     ) -> None:
         self._store = store
         self.limits = limits or PasswordlessLimits()
-        self._key = key
+        self._key = check_limiter_key(key)
         self._prefix = prefix
         self._clock = clock
 

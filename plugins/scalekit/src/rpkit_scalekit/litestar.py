@@ -90,7 +90,7 @@ from rpkit_scalekit.errors import (
     ScalekitUnavailableError,
     WebhookVerificationError,
 )
-from rpkit_scalekit.limiter import PasswordlessLimits
+from rpkit_scalekit.limiter import PasswordlessLimits, check_limiter_key
 from rpkit_scalekit.passwordless import DEFAULT_OTP_LENGTH, PasswordlessEmail, VerifyResult
 from rpkit_scalekit.routing import RouteHook
 
@@ -233,8 +233,9 @@ class ScalekitLitestarPlugin(InitPlugin):
 
     Raises:
         ConfigurationError: a contradictory path or page, a ``passwordless_email`` that is not
-            a :class:`~rpkit_scalekit.passwordless.PasswordlessEmail`, or ``otp_length``
-            outside 1-20. (A ``PasswordlessEmail`` past Scalekit's limits is refused when built.)
+            a :class:`~rpkit_scalekit.passwordless.PasswordlessEmail`, ``otp_length``
+            outside 1-20, or a ``limiter_key`` that is not non-empty ``bytes``. (A
+            ``PasswordlessEmail`` past Scalekit's limits is refused when built.)
     """
 
     __slots__ = (
@@ -306,7 +307,7 @@ class ScalekitLitestarPlugin(InitPlugin):
         self.route_hook = route_hook
         self.same_browser_origin = same_browser_origin
         self.limits = limits
-        self.limiter_key = limiter_key
+        self.limiter_key = check_limiter_key(limiter_key)  # a str would be a 500 at the first send
         self.magic_link_expires_in = magic_link_expires_in
         if passwordless_email is not None and not isinstance(passwordless_email, PasswordlessEmail):
             raise ConfigurationError("passwordless_email must be a PasswordlessEmail")
