@@ -95,6 +95,30 @@ async def test_a_callback_reloaded_while_signed_in_lands_on_the_signed_in_page(
     assert fake_op.oracle.count("token") == 1
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"iss": "https://op.rpkit.test"},  # no state at all
+        {"code": "x", "state": "forged", "iss": "https://op.rpkit.test"},  # never issued
+        {"error": "access_denied", "state": "A" * 43},  # an error response
+    ],
+    ids=["no-state", "forged-state", "error-response"],
+)
+async def test_a_signed_in_browser_still_gets_invalid_state_for_a_callback_rpkit_never_issued(
+    fake_op: FakeOP, query: dict[str, str]
+):
+    """Only a spent state rpkit issued (a reload) sends a signed-in browser home."""
+    async with app_for(fake_op) as client:
+        browser = Browser(client, fake_op)
+        client.headers["accept"] = "application/json"
+        await browser.login()
+        response = await client.get("/auth/callback/fake", params=query, follow_redirects=False)
+
+    assert response.status_code == 400
+    assert response.json()["code"] in {"invalid_state", "authorization_error"}
+    assert fake_op.oracle.count("token") == 1
+
+
 async def test_the_error_page_is_readable_on_a_phone_and_never_links_to_a_guarded_page(
     fake_op: FakeOP,
 ):

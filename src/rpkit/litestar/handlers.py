@@ -119,10 +119,13 @@ def build_router(runtime: RPKitRuntime) -> Router:
                 provider_id, params, binding=binding_of(handle) if handle else None
             )
         except InvalidStateError:
-            # The callback reloaded (or opened from history) after this very login finished:
-            # the browser is signed in, so it goes where signed-in users go, not to an error.
-            # Nothing was exchanged: the state was refused before any request.
-            if await runtime.current_session(request) is None:
+            # A callback reloaded (or opened from history) after its login finished carries a
+            # state rpkit issued and no error: a signed-in browser goes where signed-in users
+            # go, not to an error page. Nothing was exchanged: the state was refused before any
+            # request. Anything else (no state, a forged one, an error response) stays refused.
+            sent = dict(params)
+            spent = is_issued_state(sent.get("state") or "") and "error" not in sent
+            if not spent or await runtime.current_session(request) is None:
                 raise
             return Redirect(runtime.config.default_return_to, status_code=303)
         previous = request.cookies.get(runtime.session_cookie)
