@@ -33,13 +33,14 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import msgspec
-from litestar import Response, get
+from litestar import Request, Response, get, route
 
 from rpkit._log import get_logger
 from rpkit.config import is_loopback_http
@@ -188,7 +189,23 @@ class ProtectedResource:
         def protected_resource_metadata() -> Response[bytes]:
             return Response(body, media_type="application/json", headers=headers)
 
-        return [protected_resource_metadata]
+        @route(
+            paths,
+            http_method=["OPTIONS"],
+            opt={exclude_opt_key: True, PUBLIC_METADATA_OPT: True},
+            include_in_schema=False,
+            sync_to_thread=False,
+            name=f"rpkit_protected_resource_preflight:{self.metadata_path}",
+        )
+        def protected_resource_preflight(request: Request[Any, Any, Any]) -> Response[None]:
+            """CORS preflight: browser MCP clients send ``MCP-Protocol-Version`` with discovery
+            requests (MCP authorization spec), which makes the browser ask first. The document
+            is public and credential-free, so any origin may GET it with any header names."""
+            return Response(None, status_code=204, headers=_preflight(request))
+
+        # The OPTIONS handler first: registered after the GET, it would meet the OPTIONS handler
+        # Litestar adds to every route that has none, and be refused as a duplicate.
+        return [protected_resource_preflight, protected_resource_metadata]
 
     def log_relaxations(self) -> None:
         """Log ``http://`` loopback URLs as ``rpkit.startup.check_relaxed`` (development only)."""
@@ -197,6 +214,26 @@ class ProtectedResource:
             if url.startswith("http://"):
                 setting = f"ProtectedResource: http:// on loopback ({url}), for development only"
                 get_logger(issuer=url).warning("rpkit.startup.check_relaxed", setting=setting)
+
+
+_HEADER_NAMES = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*")
+"""A comma-separated list of header names (RFC 9110 tokens), as ``Access-Control-Request-Headers``
+sends."""
+
+
+def _preflight(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The CORS answer to a preflight of the metadata document: GET from any origin, the asked
+    header names echoed when they are a bounded list of tokens (no credentials involved)."""
+    headers = {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "GET",
+        "Access-Control-Max-Age": "86400",
+        "Cache-Control": "no-store",
+    }
+    asked = request.headers.get("access-control-request-headers", "").strip()
+    if asked and len(asked) <= 512 and _HEADER_NAMES.fullmatch(asked):
+        headers["Access-Control-Allow-Headers"] = asked
+    return headers
 
 
 def _problem(resource: ProtectedResource) -> str | None:
