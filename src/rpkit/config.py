@@ -20,7 +20,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import msgspec
 
@@ -93,6 +93,15 @@ _ORIGIN = re.compile(
     r"https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
 )
 """A bare origin: scheme, host (a DNS name or a bracketed IPv6 address) and optional port."""
+
+
+def _split(url: str) -> SplitResult:
+    """``url`` split, or an empty URL for text ``urlsplit`` cannot parse (an unbalanced ``[``
+    or ``]``): every check on it then fails, and the issuer's check says why."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return urlsplit("")
 
 
 def is_loopback_http(url: str) -> bool:
@@ -366,10 +375,7 @@ def _identity_problems(config: ProviderConfig) -> list[str]:
     problems = []
     if not _PROVIDER_ID.fullmatch(config.id):
         problems.append("id must be 1-63 characters of a-z, 0-9, '_' and '-'")
-    try:
-        issuer = urlsplit(config.issuer)
-    except ValueError:  # an unbalanced '[' or ']'
-        issuer = urlsplit("")
+    issuer = _split(config.issuer)
     if issuer.query or issuer.fragment or not issuer.netloc:
         problems.append("issuer must be an absolute URL without query or fragment")
     if issuer.scheme != "https" and not (
@@ -444,10 +450,7 @@ def _frontchannel_problems(config: ProviderConfig) -> list[str]:
         return ["frontchannel_logout_without_iss needs frontchannel_logout=True"]
     if config.frontchannel_logout and config.is_oauth2:
         return ["kind='oauth2' has no front-channel logout: there is no OpenID session (sid)"]
-    try:
-        tenant_host = TENANT_PLACEHOLDER in urlsplit(config.issuer).netloc
-    except ValueError:  # an unbalanced '[': _identity_problems reports the issuer
-        tenant_host = False
+    tenant_host = TENANT_PLACEHOLDER in _split(config.issuer).netloc
     if config.frontchannel_logout and tenant_host and not ancestors:
         return [
             "an issuer template with the tenant in its host needs "
@@ -552,10 +555,7 @@ def _policy_problems(policy: TenantPolicy) -> list[str]:
 
 
 def _https_or_loopback(config: ProviderConfig, url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
+    parts = _split(url)
     if not parts.netloc:
         return False
     return parts.scheme == "https" or (config.allow_insecure_http and is_loopback_http(url))

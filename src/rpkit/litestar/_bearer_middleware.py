@@ -279,9 +279,6 @@ def requires_scopes(*scopes: str) -> Guard:
             get_logger(issuer=token.iss).info(
                 "rpkit.bearer.insufficient_scope", missing=missing_scopes
             )
-            error = insufficient(scopes)
-            if token.jkt is not None:  # a DPoP-bound token came with the DPoP scheme
-                error.dpop_scheme("DPoP")
-            raise error
+            raise insufficient(scopes).for_token(token.jkt)
 
     return guard

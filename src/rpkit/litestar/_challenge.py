@@ -112,6 +112,13 @@ class BearerError(ProblemDetailsException):
         self.scheme = scheme
         self.headers = self._headers()
 
+    def for_token(self, jkt: str | None) -> BearerError:
+        """This refusal of a valid token, in the ``DPoP`` challenge when the token is
+        DPoP-bound (``jkt``): such a token came with the DPoP scheme (RFC 9449 §7.1)."""
+        if jkt is not None:
+            self.dpop_scheme("DPoP")
+        return self
+
     def set_dpop(self, algs: str, *, bearer: bool) -> None:
         """Add the ``DPoP`` challenge with ``algs`` (RFC 9449 §7.1); without ``bearer`` (DPoP
         required) the ``Bearer`` challenge is left out and the error goes to ``DPoP``."""

@@ -152,10 +152,7 @@ def _authz_guard(kind: Kind, required: frozenset[str], match: Match) -> Guard:
             if not allows(value):
                 _log_denial(kind, value, token.claim_paths, issuer=token.iss)
                 description = f"The access token lacks the {_REQUIREMENT[kind]} this needs."
-                error = BearerError("insufficient_authorization", description)
-                if token.jkt is not None:  # a DPoP-bound token came with the DPoP scheme
-                    error.dpop_scheme("DPoP")  # RFC 9449 §7.1, as requires_scopes does
-                raise error
+                raise BearerError("insufficient_authorization", description).for_token(token.jkt)
             return
         if not _has_plugin(connection):
             description = "Send an access token as 'Authorization: Bearer'."

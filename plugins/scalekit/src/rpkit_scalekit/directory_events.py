@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -32,6 +32,7 @@ from rpkit_scalekit.errors import WebhookVerificationError
 __all__ = [
     "DIRECTORY_EVENTS",
     "DirectoryEvent",
+    "DirectoryEventKind",
     "DirectoryGroupEvent",
     "DirectoryRoleRef",
     "DirectoryToggled",
@@ -41,18 +42,21 @@ __all__ = [
     "directory_event",
 ]
 
+DirectoryEventKind = Literal[
+    "user_created",
+    "user_updated",
+    "user_deleted",
+    "group_created",
+    "group_updated",
+    "group_deleted",
+]
+"""The ``organization.directory.<kind>`` events of Scalekit's SCIM guide."""
+
 DIRECTORY_EVENTS: Mapping[str, str] = MappingProxyType(
     {
         **{
             f"organization.directory.{kind}": f"rpkit.scalekit.directory.{kind}"
-            for kind in (
-                "user_created",
-                "user_updated",
-                "user_deleted",
-                "group_created",
-                "group_updated",
-                "group_deleted",
-            )
+            for kind in get_args(DirectoryEventKind)
         },
         "organization.directory_enabled": "rpkit.scalekit.directory.enabled",
         "organization.directory_disabled": "rpkit.scalekit.directory.disabled",

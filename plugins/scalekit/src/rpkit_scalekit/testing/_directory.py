@@ -23,10 +23,11 @@ import base64
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from rpkit_scalekit.directory_events import DirectoryEventKind
 from rpkit_scalekit.testing._wire import ApiError, ParsedRequest, api_response
 
 if TYPE_CHECKING:
@@ -49,14 +50,6 @@ _ORG = r"/api/v1/organizations/([^/]+)/directories"
 DIRECTORIES_PATH = re.compile(_ORG)
 DIRECTORY_PATH = re.compile(_ORG + r"/([^/]+)")
 MEMBERS_PATH = re.compile(_ORG + r"/([^/]+)/(users|groups)")
-DirectoryEventKind = Literal[
-    "user_created",
-    "user_updated",
-    "user_deleted",
-    "group_created",
-    "group_updated",
-    "group_deleted",
-]
 
 
 @dataclass
