@@ -26,6 +26,7 @@ from rpkit.config import TENANT_PLACEHOLDER
 from rpkit.errors import AccessTokenValidationError, ConfigurationError, JWKSError
 from rpkit.litestar._challenge import SCOPE_TOKEN, BearerError, insufficient, invalid, missing
 from rpkit.litestar._dpop import DPoPGate
+from rpkit.litestar._guard_hook import rpkit_guard
 from rpkit.tenants import is_allowed_issuer
 
 if TYPE_CHECKING:
@@ -281,4 +282,4 @@ def requires_scopes(*scopes: str) -> Guard:
             )
             raise insufficient(scopes).for_token(token.jkt)
 
-    return guard
+    return rpkit_guard(guard)

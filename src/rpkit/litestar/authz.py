@@ -45,6 +45,7 @@ from rpkit.access_token import AccessToken
 from rpkit.authz import Kind, bound_paths, read_names, read_organization
 from rpkit.errors import ConfigurationError, PermissionDeniedError
 from rpkit.litestar._bearer_middleware import PUBLIC_METADATA_OPT
+from rpkit.litestar._guard_hook import rpkit_guard
 from rpkit.litestar.bearer import BearerError
 from rpkit.litestar.guards import _guard
 from rpkit.litestar.plugin import RPKitPlugin, RPKitRuntime
@@ -161,7 +162,7 @@ def _authz_guard(kind: Kind, required: frozenset[str], match: Match) -> Guard:
         if checked is not None:
             await checked
 
-    return guard
+    return rpkit_guard(guard)
 
 
 def _allows(kind: Kind, required: frozenset[str], match: Match) -> Callable[[Value], bool]:

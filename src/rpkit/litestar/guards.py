@@ -24,6 +24,7 @@ from rpkit.errors import (
     PermissionDeniedError,
     StepUpRequiredError,
 )
+from rpkit.litestar._guard_hook import rpkit_guard
 from rpkit.litestar.plugin import RPKitPlugin, RPKitRuntime, not_signed_in
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ def _guard(check: Check | None, *, hint: str | None = None) -> Guard:
         if check is not None:
             check(session, runtime)
 
-    return guard
+    return rpkit_guard(guard)
 
 
 def _runtime(connection: ASGIConnection[Any, Any, Any, Any]) -> RPKitRuntime:

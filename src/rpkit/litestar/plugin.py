@@ -31,7 +31,8 @@ from litestar._parsers import parse_cookie_string
 from litestar.config.app import AppConfig
 from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
-from litestar.plugins import CLIPlugin, InitPlugin
+from litestar.plugins import CLIPlugin, InitPlugin, ReceiveRoutePlugin
+from litestar.routes.base import BaseRoute
 from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore as LitestarMemoryStore
 from litestar.types import Message, Scope
@@ -41,6 +42,7 @@ from rpkit.client import Identity, RelyingParty
 from rpkit.config import ProviderConfig
 from rpkit.errors import ConfigurationError, NotSignedInError, RPKitError, UnknownProviderError
 from rpkit.litestar._cookies import HandleCodec, binding_of
+from rpkit.litestar._guard_hook import hoist_guards
 from rpkit.litestar._locks import StoreLocks
 from rpkit.litestar._store import LitestarKeyValueStore
 from rpkit.litestar.config import RPKitConfig
@@ -268,7 +270,7 @@ class RPKitRuntime:
             app.emit(event_id, **kwargs)
 
 
-class RPKitPlugin(InitPlugin, CLIPlugin):
+class RPKitPlugin(InitPlugin, CLIPlugin, ReceiveRoutePlugin):
     """Sign users in with rpkit in a Litestar app. Reach it with
     ``app.plugins.get(RPKitPlugin)``."""
 
@@ -293,6 +295,12 @@ class RPKitPlugin(InitPlugin, CLIPlugin):
         from rpkit.litestar.cli import build_cli_group  # noqa: PLC0415 - click only for the CLI
 
         cli.add_command(build_cli_group(type(self)))
+
+    def receive_route(self, route: BaseRoute) -> None:
+        """Run the route's rpkit guards from ``before_request`` when all its guards are
+        rpkit's (:mod:`rpkit.litestar._guard_hook`): the same checks without Litestar's copy of
+        the handler per guard and request."""
+        hoist_guards(route)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         runtime = self.runtime
