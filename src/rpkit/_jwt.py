@@ -17,6 +17,7 @@ import hmac
 import math
 import re
 from collections.abc import Container, Mapping
+from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from joserfc.jwk import OKPKey
@@ -91,7 +92,8 @@ class Rejected(Exception):
 class Compact(NamedTuple):
     """A compact JWS, split and decoded but not yet verified."""
 
-    header: dict[str, Any]
+    header: Mapping[str, Any]
+    """Read-only (shared by every token with the same header segment)."""
     alg: str
     signing_input: bytes
     payload_segment: bytes
@@ -172,23 +174,43 @@ def parse_compact(token: str) -> Compact:
             raise Rejected("jwe", "the token is encrypted (JWE), which is not configured")
         raise Rejected("malformed", "the token is not a three-part compact JWS")
     head, payload, signature = raw.split(b".")
-    header, decoded_signature = _decode_head(head, signature)
+    header = _HEADERS.get(head)
+    if header is None:
+        header = _decode_header(head)
+        if len(head) <= _MAX_REMEMBERED_HEADER:
+            if len(_HEADERS) >= _MAX_REMEMBERED_HEADERS:
+                _HEADERS.clear()
+            _HEADERS[head] = header
+    try:
+        decoded_signature = _b64url(signature)
+    except binascii.Error as exc:
+        raise Rejected("malformed", "the signature is not valid base64url") from exc
     signing_input = raw[: len(head) + 1 + len(payload)]
     return Compact(header, header["alg"], signing_input, payload, decoded_signature)
 
 
-def _decode_head(head: bytes, signature: bytes) -> tuple[dict[str, Any], bytes]:
+_HEADERS: dict[bytes, Any] = {}
+"""Header segments already parsed, as their read-only header: every token of one issuer and
+key carries the same header, so its decoding and checks (below) run once per distinct header,
+not once per token. Only headers that passed them enter; at most
+``_MAX_REMEMBERED_HEADERS`` of at most ``_MAX_REMEMBERED_HEADER`` bytes (about 128 KiB at
+worst), cleared when full, so distinct headers sent in a flood cost what they cost before."""
+_MAX_REMEMBERED_HEADERS: Final = 128
+_MAX_REMEMBERED_HEADER: Final = 1024
+
+
+def _decode_header(head: bytes) -> Mapping[str, Any]:
+    """The header segment as a read-only mapping, checked as :func:`parse_compact` says."""
     try:
         raw_header = _b64url(head)
-        decoded_signature = _b64url(signature)
     except binascii.Error as exc:
-        raise Rejected("malformed", "the header or signature is not valid base64url") from exc
+        raise Rejected("malformed", "the header is not valid base64url") from exc
     header = decode_json(raw_header, _malformed_header)
     if type(header) is not dict or type(header.get("alg")) is not str:
         raise Rejected("malformed", "the header is not a JSON object with a string 'alg'")
     if "crit" in header:
         raise Rejected("crit", f"the header marks {show(header['crit'])} critical; none is known")
-    return header, decoded_signature
+    return MappingProxyType(header)
 
 
 def _malformed_header() -> Rejected:

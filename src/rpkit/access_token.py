@@ -69,6 +69,7 @@ __all__ = [
     "RFC9068_TYPES",
     "AccessToken",
     "AccessTokenPolicy",
+    "accepted_issuer",
     "check_access_token_claims",
 ]
 
@@ -242,7 +243,7 @@ def check_access_token_claims(
         Rejected: ``iss``, ``aud``, ``exp``, ``iat``, ``nbf``, ``sub``, ``id_token``, ``typ``,
             ``client_id``, ``jti``, ``scope``, ``cnf`` or ``malformed``.
     """
-    iss = _issuer(claims, policy)
+    iss = accepted_issuer(claims, policy)
     aud = _audience(claims, policy)
     iat, exp = check_times(claims, now, policy.leeway, None)
     sub = string_claim(claims)
@@ -338,7 +339,7 @@ def _audience(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> tuple[str
     return aud
 
 
-def _issuer(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> str:
+def accepted_issuer(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> str:
     """``iss`` listed exactly, or a ``{tenantid}`` template filled with the token's own allowed
     tenant; never the template itself."""
     iss = claims.get("iss")

@@ -45,7 +45,12 @@ from rpkit._jwt import (
 )
 from rpkit._log import get_logger
 from rpkit.access_cache import DEFAULT_ACCESS_TOKEN_CACHE_SIZE, VerifiedTokenCache
-from rpkit.access_token import AccessToken, AccessTokenPolicy, check_access_token_claims
+from rpkit.access_token import (
+    AccessToken,
+    AccessTokenPolicy,
+    accepted_issuer,
+    check_access_token_claims,
+)
 from rpkit.config import ProviderConfig
 from rpkit.discovery import ProviderMetadata
 from rpkit.errors import (
@@ -246,12 +251,16 @@ class TokenValidator:
             if alg not in policy.algorithms:
                 raise Rejected("alg", f"algorithm {show(alg)} is not accepted")
             check_type(compact.header, policy.accepted_types)
+            # Decoded before the key is looked up, only to refuse a foreign issuer there: a
+            # token of another issuer never costs a key lookup or a JWKS fetch. Nothing else
+            # is read from the payload before the signature verifies.
+            claims = compact.claims()
+            accepted_issuer(claims, policy)
             try:
                 key = await self._jwks.key_for(policy.jwks_uri, compact.header, alg)
             except JWKSError as exc:
                 raise Rejected("key", exc.detail) from exc
             compact.verify(key)
-            claims = compact.claims()
             now = self._clock()
             access = check_access_token_claims(claims, policy, now, header=compact.header)
             return access, key, integer(claims, "nbf") if "nbf" in claims else None

@@ -90,10 +90,10 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
 
     Per request: one pass over the raw headers (no ``Headers`` object); with a single policy,
     a lookup in the verified-token cache (a token that policy already accepted needs nothing
-    else); otherwise the policy picked by the unverified ``iss`` (one dict lookup, also with a
-    single policy, so a foreign token never reaches the key cache) and one
-    :meth:`~rpkit.id_token.TokenValidator.validate_access_token` call against the warm key
-    cache; no log line on success.
+    else); otherwise, with several policies, the one picked by the unverified ``iss`` (one dict
+    lookup), and one :meth:`~rpkit.id_token.TokenValidator.validate_access_token` call against
+    the warm key cache, which refuses a foreign ``iss`` before it looks up a key; no log line
+    on success.
     """
 
     __slots__ = (
@@ -208,7 +208,8 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
                 return cached
         policy = None
         try:
-            policy = self._policy_for(token)
+            # One policy: the validator refuses another issuer before any key lookup itself.
+            policy = only or self._policy_for(token)
             return await validator.validate_access_token(token, policy)
         except AccessTokenValidationError as exc:
             if exc.reason == "scope" and policy is not None:
