@@ -92,8 +92,11 @@ def _before_request(
     guards: Sequence[Callable[..., Any]], handler: HTTPRouteHandler, then: Any
 ) -> Callable[[Request[Any, Any, Any]], Any]:
     async def rpkit_guards(request: Request[Any, Any, Any]) -> Any:
+        # The handler Litestar is running (a copy, when it copied the one it hooked), as a
+        # guard would get it: the RFC 9728 exemption reads its ``opt``.
+        running = request.scope.get("route_handler", handler)
         for guard in guards:
-            await guard(request, handler)
+            await guard(request, running)
         return None if then is None else await then(request)
 
     setattr(rpkit_guards, _HOOKED, True)
