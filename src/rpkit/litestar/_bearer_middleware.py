@@ -157,7 +157,7 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
         ):
             if self._direct:
                 try:
-                    access = await self._dpop.authenticate(scope, self._validate)
+                    access = await self._dpop.authenticate(scope, self._validate, self._cached)
                 except BearerError as exc:
                     exc.set_realm(self._realm, self._metadata_url)
                     raise
@@ -178,7 +178,7 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
             BearerError: the request is refused.
         """
         try:
-            access = await self._dpop.authenticate(connection.scope, self._validate)
+            access = await self._dpop.authenticate(connection.scope, self._validate, self._cached)
             user = await self._user(access, connection)
         except BearerError as exc:
             exc.set_realm(self._realm, self._metadata_url)
@@ -198,14 +198,16 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
             raise invalid("user")
         return user
 
+    def _cached(self, token: str) -> AccessToken | None:
+        """With one policy, the token from the verified-token cache when that policy already
+        accepted it (the one the issuer lookup would pick) and it may still be used; None
+        otherwise (then :meth:`_validate`, which looks in the cache of the policy it picks)."""
+        only = self._only_policy
+        return None if only is None else self._config.validator.cached_access_token(token, only)
+
     async def _validate(self, token: str) -> AccessToken:
         validator = self._config.validator
         only = self._only_policy
-        if only is not None:
-            # One policy: a token it already accepted is the one the issuer lookup would pick.
-            cached = validator.cached_access_token(token, only)
-            if cached is not None:
-                return cached
         policy = None
         try:
             # One policy: the validator refuses another issuer before any key lookup itself.

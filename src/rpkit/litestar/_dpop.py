@@ -87,10 +87,14 @@ class DPoPGate:
         self._verifier: DPoPVerifier | None = None
 
     async def authenticate(
-        self, scope: Scope, validate: Callable[[str], Awaitable[AccessToken]]
+        self,
+        scope: Scope,
+        validate: Callable[[str], Awaitable[AccessToken]],
+        cached: Callable[[str], AccessToken | None],
     ) -> AccessToken:
-        """The request's access token, validated by ``validate`` and, for ``DPoP``, bound to a
-        valid proof for this request.
+        """The request's access token, as ``cached`` has it (a token the verified-token cache
+        holds and may still use) or else validated by ``validate`` and, for ``DPoP``, bound to
+        a valid proof for this request, cached or not.
 
         Raises:
             BearerError: refused; the challenge names DPoP when it is on.
@@ -98,12 +102,19 @@ class DPoPGate:
         try:
             presented = self.credentials(scope)
             checked = self._check(scope, presented)
-            try:
-                access = await validate(presented.token)
-            except BearerError as exc:
-                exc.dpop_scheme(presented.scheme)
-                raise
-            await self._confirm(checked, access)
+            access = cached(presented.token)
+            if access is None:
+                try:
+                    access = await validate(presented.token)
+                except BearerError as exc:
+                    exc.dpop_scheme(presented.scheme)
+                    raise
+            if checked is None:
+                if access.jkt is not None:  # RFC 9449 §7.2: no downgrade to Bearer
+                    error = DPoPProofError("bound_bearer", "a DPoP-bound token sent as Bearer")
+                    raise _refusal(error, access.iss) from error
+            else:
+                await self._confirm(checked, access)
         except BearerError as exc:
             self.challenge(exc)
             raise
@@ -172,15 +183,9 @@ class DPoPGate:
             raise _refusal(exc, None) from exc
         return verifier, proof
 
-    async def _confirm(
-        self, checked: tuple[DPoPVerifier, DPoPProof] | None, access: AccessToken
-    ) -> None:
+    async def _confirm(self, checked: tuple[DPoPVerifier, DPoPProof], access: AccessToken) -> None:
         """The token's binding to the proof key, then the replay check (every request)."""
         try:
-            if checked is None:
-                if access.jkt is not None:  # RFC 9449 §7.2: no downgrade to Bearer
-                    raise DPoPProofError("bound_bearer", "a DPoP-bound token sent as Bearer")
-                return
             verifier, proof = checked
             await verifier.confirm(proof, access.jkt)
         except DPoPProofError as exc:
