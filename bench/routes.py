@@ -19,8 +19,9 @@ One uvicorn worker (uvloop + httptools) on 127.0.0.1 serves four routes of one a
   the fake OP;
 * ``/session-dependency``: the same session read by a handler that declares
   ``rpkit_user: NamedDependency[Identity]`` (no ``| None``) and no guard: the dependency itself
-  refuses a signed-out request exactly as ``requires_login()`` does, without Litestar's
-  per-guard copy of the handler.
+  refuses a signed-out request exactly as ``requires_login()`` does, without the guard call
+  (``requires_login()`` alone on a route runs from ``before_request``, not from Litestar's guard
+  loop and its per-guard copy of the handler: ``rpkit.litestar._guard_hook``).
 
 Every request carries the same ``Authorization`` and ``Cookie`` headers, so the routes differ
 only by the work they do. Each route is checked first (valid credential 200, tampered or missing
