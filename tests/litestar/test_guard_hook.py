@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from litestar import Litestar, Request, Router, WebSocket, get, websocket
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
@@ -69,6 +70,16 @@ async def early() -> str:
     return "handler"
 
 
+async def spy_dependency() -> str:
+    calls.append("dependency")
+    return "resolved"
+
+
+@get("/with-dependency", guards=[requires_login()], dependencies={"spy": Provide(spy_dependency)})
+async def with_dependency(spy: NamedDependency[str]) -> str:
+    return spy
+
+
 @get("/admins", guards=[requires_claim("groups", "admins")])
 async def admins() -> str:
     return "admins"
@@ -95,7 +106,8 @@ class CustomHandler(HTTPRouteHandler):
 
 custom = CustomHandler("/custom", http_method="GET", guards=[requires_login()])(login_only.fn)
 
-HANDLERS = [login_only, mixed, cached, hooked, early, admins, scoped, socket, custom]
+HANDLERS = [login_only, mixed, cached, hooked, early, with_dependency, admins, scoped, socket]
+HANDLERS += [custom]
 
 
 def handler_at(app: Litestar, path: str) -> Any:
@@ -123,7 +135,7 @@ async def browser(app: Litestar, fake_op: FakeOP) -> AsyncIterator[Browser]:
 
 def test_only_routes_whose_guards_are_all_rpkits_are_moved(app: Litestar):
     moved = {"/login-only", "/hooked", "/early", "/admins", "/team/login-only", "/admin/admins"}
-    moved |= {"/scoped"}
+    moved |= {"/scoped", "/with-dependency"}
     for path in moved:
         handler = handler_at(app, path)
         assert handler.resolve_guards() == [], path
@@ -143,6 +155,16 @@ async def test_a_moved_guard_refuses_as_a_guard_does_and_nothing_else_runs(brows
     assert page.headers["location"].startswith("/auth/login/fake?return_to=%2Fhooked")
     assert early_.status_code == 401
     assert calls == []  # neither the route's own before_request nor the handler ran
+
+
+async def test_a_refused_request_resolves_no_dependency(browser: Browser):
+    anonymous = await browser.client.get("/with-dependency", headers=API)
+    await browser.login()
+    signed_in = await browser.client.get("/with-dependency", headers=API)
+
+    assert anonymous.status_code == 401
+    assert signed_in.text == "resolved"
+    assert calls == ["dependency"]  # once, for the signed-in request only
 
 
 async def test_a_signed_in_request_runs_the_routes_own_before_request_after_the_checks(
