@@ -328,6 +328,22 @@ async def test_a_bound_token_sent_as_bearer_is_refused(fake_op: FakeOP, mode: st
     assert fake_op.oracle.count("jwks") == 1
 
 
+async def test_a_bound_token_already_cached_is_still_refused_as_bearer(fake_op: FakeOP) -> None:
+    """The verified-token cache holds the token after its DPoP use; a later Bearer use of the
+    same bytes is taken from the cache and must still be refused (RFC 9449 §7.2)."""
+    key = ECKey.generate_key("P-256")
+    token = mint(fake_op, key)
+    async with api(fake_op) as client:
+        served = await client.get("/me", headers=dpop(token, proof(key, token)))
+        calls.clear()
+        as_bearer = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+
+    assert served.status_code == 200
+    assert as_bearer.status_code == 401
+    assert "DPoP-bound" in as_bearer.headers["www-authenticate"]
+    assert calls == []
+
+
 async def test_a_request_without_a_proof_is_refused(fake_op: FakeOP) -> None:
     key = ECKey.generate_key("P-256")
     token = mint(fake_op, key)
