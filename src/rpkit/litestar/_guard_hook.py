@@ -52,12 +52,12 @@ def rpkit_guard(guard: F) -> F:
     return guard
 
 
-def hoist_guards(route: BaseRoute) -> int:
+def hoist_guards(route: BaseRoute) -> None:
     """Run the rpkit guards of ``route``'s handlers from ``before_request`` where that is safe
-    (see the module); returns how many handlers were changed."""
-    if type(route) is not HTTPRoute:
-        return 0
-    return sum(_hoist(handler) for handler in route.route_handlers)
+    (see the module)."""
+    if type(route) is HTTPRoute:
+        for handler in route.route_handlers:
+            _hoist(handler)
 
 
 def _hoist(handler: HTTPRouteHandler) -> bool:
