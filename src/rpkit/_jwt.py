@@ -20,6 +20,9 @@ from collections.abc import Container, Mapping
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from joserfc.jwk import OKPKey
 from joserfc.jws import JWSRegistry
 
@@ -74,6 +77,15 @@ _HALF_HASHES = {
 # pinned the algorithm, so joserfc's allow-list lookup (``get_alg``, which also emits the RFC 9864
 # ``SecurityWarning`` for "EdDSA") is never needed and no warning filter is either.
 _MODELS = JWSRegistry.algorithms
+# RS256/384/512 are RSASSA-PKCS1-v1_5 with SHA-2 (RFC 7518 §3.3), verified straight with
+# ``cryptography`` (what joserfc's model does too, minus its per-call ``key_ops`` lookup, which
+# ``JWKSCache.key_for`` already did when it picked the key): the commonest access-token algorithm.
+_PKCS1: Final = padding.PKCS1v15()
+_RSA_PKCS1_HASHES: Final = {
+    "RS256": hashes.SHA256(),
+    "RS384": hashes.SHA384(),
+    "RS512": hashes.SHA512(),
+}
 
 
 class Rejected(Exception):
@@ -108,10 +120,15 @@ class Compact(NamedTuple):
         Raises:
             Rejected: ``signature`` when it does not verify.
         """
+        rsa_hash = _RSA_PKCS1_HASHES.get(self.alg)
         try:
+            if rsa_hash is not None:
+                public: Any = key.public_key  # an RSAKey: key_for matched it to the RS* alg
+                public.verify(self.signature, self.signing_input, _PKCS1, rsa_hash)
+                return
             valid = _MODELS[self.alg].verify(self.signing_input, self.signature, key)
         # cryptography and joserfc raise on keys or signatures of the wrong shape.
-        except (ValueError, TypeError) as exc:
+        except (InvalidSignature, ValueError, TypeError) as exc:
             raise Rejected("signature", "the signature does not verify") from exc
         if not valid:
             raise Rejected("signature", "the signature does not verify")
@@ -292,19 +309,30 @@ def integer(claims: Mapping[str, Any], name: str) -> int:
 
 def check_times(
     claims: Mapping[str, Any], now: float, leeway: int, max_iat_age: int | None
-) -> tuple[int, int]:
-    """``exp`` not passed, ``iat`` not in the future nor too old, ``nbf`` reached (rows 30–32)."""
-    exp = integer(claims, "exp")
+) -> tuple[int, int, int | None]:
+    """``exp`` not passed, ``iat`` not in the future nor too old, ``nbf`` reached (rows 30–32).
+
+    Returns ``iat``, ``exp`` and ``nbf`` (None when absent), in whole seconds."""
+    exp = claims.get("exp")
+    if type(exp) is not int or not 0 <= exp <= MAX_NUMERIC_DATE:  # else as integer() says
+        exp = integer(claims, "exp")
     if now >= exp + leeway:
         raise Rejected("exp", "the token has expired")
-    iat = integer(claims, "iat")
+    iat = claims.get("iat")
+    if type(iat) is not int or not 0 <= iat <= MAX_NUMERIC_DATE:
+        iat = integer(claims, "iat")
     if iat > now + leeway:
         raise Rejected("iat", "iat is in the future")
     if max_iat_age is not None and now - iat > max_iat_age + leeway:
         raise Rejected("iat", f"iat is more than {max_iat_age} s old")
-    if "nbf" in claims and integer(claims, "nbf") > now + leeway:
+    nbf = claims.get("nbf", MISSING)
+    if nbf is MISSING:
+        return iat, exp, None
+    if type(nbf) is not int or not 0 <= nbf <= MAX_NUMERIC_DATE:
+        nbf = integer(claims, "nbf")
+    if nbf > now + leeway:
         raise Rejected("nbf", "the token is not valid yet (nbf)")
-    return iat, exp
+    return iat, exp, nbf
 
 
 def string_claim(

@@ -56,7 +56,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from rpkit._frozen import freeze
+from rpkit._frozen import freeze, freeze_owned
 from rpkit._jwt import Rejected, audiences, check_times, show, string_claim
 from rpkit.authz import ClaimPaths
 from rpkit.config import MAX_LEEWAY, TENANT_PLACEHOLDER, TenantPolicy
@@ -85,6 +85,8 @@ _DECLARATIONS: Final = {
     "typ": {"Bearer": "access", "ID": "id", "Serialized-ID": "id"},
     "token_use": {"access": "access", "id": "id"},
 }
+_KIND_CLAIMS: Final = frozenset((*_DECLARATIONS, *ID_TOKEN_CLAIMS))
+"""Every claim that declares a token's kind or marks an ID token."""
 
 
 class AccessTokenPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -231,7 +233,7 @@ def check_access_token_claims(
     (401) rather than that it lacks a scope (403).
 
     Args:
-        claims: the verified payload.
+        claims: the verified payload (not changed: the token gets a read-only copy).
         policy: the policy of the token's issuer.
         now: the current time, in seconds.
         header: the token's protected header: its ``typ: at+jwt`` declares an access token,
@@ -243,30 +245,49 @@ def check_access_token_claims(
         Rejected: ``iss``, ``aud``, ``exp``, ``iat``, ``nbf``, ``sub``, ``id_token``, ``typ``,
             ``client_id``, ``jti``, ``scope``, ``cnf`` or ``malformed``.
     """
+    return accept_claims(claims, policy, now, header, owned=False)[0]
+
+
+def accept_claims(
+    claims: dict[str, Any],
+    policy: AccessTokenPolicy,
+    now: float,
+    header: Mapping[str, Any] | None,
+    *,
+    owned: bool,
+) -> tuple[AccessToken, int | None]:
+    """:func:`check_access_token_claims`, also returning the token's ``nbf`` (None when absent).
+
+    ``owned``: ``claims`` is the caller's own fresh decoding, used by nobody else, so the token's
+    read-only claims are made from it in place instead of from a copy (the validator's path).
+    """
     iss = accepted_issuer(claims, policy)
     aud = _audience(claims, policy)
-    iat, exp = check_times(claims, now, policy.leeway, None)
+    iat, exp, nbf = check_times(claims, now, policy.leeway, None)
     sub = string_claim(claims)
     _check_not_id_token(claims, header, policy)
     if policy.require_rfc9068:
         _check_rfc9068(claims, header)
     jkt = _confirmation(claims)
     scopes = _scopes(claims)
-    missing = [scope for scope in policy.required_scopes if scope not in scopes]
-    if missing:
-        raise Rejected("scope", f"required scopes {missing} were not granted")
-    return AccessToken(
+    if policy.required_scopes:
+        missing = [scope for scope in policy.required_scopes if scope not in scopes]
+        if missing:
+            raise Rejected("scope", f"required scopes {missing} were not granted")
+    client_id = _client_id(claims)
+    access = AccessToken(
         iss,
         sub,
         aud,
         exp,
         iat,
         scopes,
-        _client_id(claims),
-        freeze(claims),
+        client_id,
+        freeze_owned(claims) if owned else freeze(claims),
         jkt,
         claim_paths=policy.claim_paths,
     )
+    return access, nbf
 
 
 def _confirmation(claims: Mapping[str, Any]) -> str | None:
@@ -287,6 +308,8 @@ def _check_not_id_token(
 ) -> None:
     """Refuse an ID token: declared so by its issuer, or carrying an ID-token-only claim while
     declaring nothing (module docstring). Names go to the detail, never claim values."""
+    if _KIND_CLAIMS.isdisjoint(claims):
+        return  # no declaration in the payload and no marker: a header can only declare access
     declared = _declared_kinds(claims, header)
     if "id" in declared:
         raise Rejected("id_token", f"the issuer declares an ID token ({declared['id']})")
@@ -333,10 +356,14 @@ def _audience(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> tuple[str
         if type(client_id) is not str or client_id not in policy.audience:
             raise Rejected("aud", f"{name} {show(client_id)} is not an accepted client")
         return audiences(claims) if "aud" in claims else ()
+    aud = claims.get("aud")
+    if type(aud) is str and aud and aud in policy.audience:
+        return (aud,)  # the common case, without building a tuple first
     aud = audiences(claims)
-    if not any(audience in aud for audience in policy.audience):
-        raise Rejected("aud", f"aud {show(list(aud))} names none of this API's audiences")
-    return aud
+    for audience in policy.audience:
+        if audience in aud:
+            return aud
+    raise Rejected("aud", f"aud {show(list(aud))} names none of this API's audiences")
 
 
 def accepted_issuer(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> str:
@@ -359,6 +386,9 @@ def accepted_issuer(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> str
 def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
     """Granted scopes: the RFC 9068 ``scope`` string, plus ``scopes``/``scp`` (string or array),
     which Scalekit, Okta and Entra ID use."""
+    scope = claims.get("scope")
+    if type(scope) is str and "scopes" not in claims and "scp" not in claims:
+        return frozenset(scope.split())  # RFC 9068 alone: the common case
     granted: set[str] = set()
     for name in ("scope", "scopes", "scp"):
         value = claims.get(name)

@@ -48,8 +48,8 @@ from rpkit.access_cache import DEFAULT_ACCESS_TOKEN_CACHE_SIZE, VerifiedTokenCac
 from rpkit.access_token import (
     AccessToken,
     AccessTokenPolicy,
+    accept_claims,
     accepted_issuer,
-    check_access_token_claims,
 )
 from rpkit.config import ProviderConfig
 from rpkit.discovery import ProviderMetadata
@@ -208,65 +208,96 @@ class TokenValidator:
                 (answer 403), any other reason for an invalid token (answer 401).
         """
         cache = self._access_cache
-        key = None if cache is None else cache.key(token, policy)
-        if cache is None or key is None:  # off, or refused before any decoding
-            return (await self._access_token(token, policy))[0]
+        digest = None if cache is None else cache.key(token, policy)
+        if cache is None or digest is None:  # off, or refused before any decoding
+            compact, claims, key = self._unverified_access(token, policy)
+            if key is None:
+                key = await self._access_key(compact, policy)
+            return self._verified_access(compact, claims, key, policy, self._clock())[0]
         now = self._clock()
-        cached = cache.get(key, policy, now)
+        cached = cache.get(digest, policy, now)
         if cached is not None:
             return cached
         # Another task is verifying these very bytes: wait for it, and validate only if it
         # ended without keeping the token (cancelled, or past exp) and nobody else took over.
-        while (flight := cache.flight(key)) is not None:
+        while (flight := cache.flight(digest)) is not None:
             refusal = await cache.wait(flight)
             if refusal is not None:
                 raise AccessTokenValidationError(refusal.reason, refusal.detail) from (
                     refusal.__cause__
                 )
             now = self._clock()
-            cached = cache.get(key, policy, now)
+            cached = cache.get(digest, policy, now)
             if cached is not None:
                 return cached
-        cache.take_off(key)  # no await since the loop's check: this task alone validates
+        compact, claims, key = self._unverified_access(token, policy)
+        if key is not None:
+            # The steady state: the key is at hand, so nothing from the loop's check to the
+            # cache's put awaits, and no other task can start on these bytes meanwhile.
+            access, nbf = self._verified_access(compact, claims, key, policy, now)
+            cache.put(digest, access, policy, key, nbf, now=now)
+            return access
+        cache.take_off(digest)  # no await since the loop's check: this task alone validates
         refusal = None
         try:
-            access, verified_with, nbf = await self._access_token(token, policy)
+            key = await self._access_key(compact, policy)
+            now = self._clock()
+            access, nbf = self._verified_access(compact, claims, key, policy, now)
         except AccessTokenValidationError as exc:
             refusal = exc
             raise
         else:
-            cache.put(key, access, policy, verified_with, nbf, now=self._clock())
+            cache.put(digest, access, policy, key, nbf, now=now)
         finally:
-            cache.land(key, refusal)
+            cache.land(digest, refusal)
         return access
 
-    async def _access_token(
+    def _unverified_access(
         self, token: str, policy: AccessTokenPolicy
-    ) -> tuple[AccessToken, VerificationKey, int | None]:
-        """Every check of an access token; returns it, the key that verified it and its
-        ``nbf`` (None when absent)."""
+    ) -> tuple[Compact, dict[str, Any], VerificationKey | None]:
+        """The checks before the key lookup: the token split and decoded, ``alg`` and ``typ``
+        accepted, and its unverified ``iss`` one of the policy's, so a token of another issuer
+        never costs a key lookup or a JWKS fetch (nothing else is read from the payload before
+        the signature verifies). Returns the key when the fresh cached set already has it
+        (else None: then :meth:`_access_key`)."""
         try:
             compact = parse_compact(token)
             alg = compact.alg
             if alg not in policy.algorithms:
                 raise Rejected("alg", f"algorithm {show(alg)} is not accepted")
             check_type(compact.header, policy.accepted_types)
-            # Decoded before the key is looked up, only to refuse a foreign issuer there: a
-            # token of another issuer never costs a key lookup or a JWKS fetch. Nothing else
-            # is read from the payload before the signature verifies.
             claims = compact.claims()
             accepted_issuer(claims, policy)
             try:
-                key = await self._jwks.key_for(policy.jwks_uri, compact.header, alg)
+                key = self._jwks.cached_key(policy.jwks_uri, compact.header, alg)
             except JWKSError as exc:
                 raise Rejected("key", exc.detail) from exc
-            compact.verify(key)
-            now = self._clock()
-            access = check_access_token_claims(claims, policy, now, header=compact.header)
-            return access, key, integer(claims, "nbf") if "nbf" in claims else None
         except Rejected as exc:
-            error = _rejection(exc, AccessTokenValidationError, jwks_uri=policy.jwks_uri)
-            raise error from exc.__cause__
+            raise _access_rejection(exc, policy) from exc.__cause__
+        return compact, claims, key
+
+    async def _access_key(self, compact: Compact, policy: AccessTokenPolicy) -> VerificationKey:
+        """The verification key from :meth:`JWKSCache.key_for`, which may fetch the set."""
+        try:
+            return await self._jwks.key_for(policy.jwks_uri, compact.header, compact.alg)
+        except JWKSError as exc:
+            rejected = Rejected("key", exc.detail)
+            raise _access_rejection(rejected, policy) from exc
+
+    @staticmethod
+    def _verified_access(
+        compact: Compact,
+        claims: dict[str, Any],
+        key: VerificationKey,
+        policy: AccessTokenPolicy,
+        now: float,
+    ) -> tuple[AccessToken, int | None]:
+        """The signature and then every claim check; the token and its ``nbf`` (or None)."""
+        try:
+            compact.verify(key)
+            return accept_claims(claims, policy, now, compact.header, owned=True)
+        except Rejected as exc:
+            raise _access_rejection(exc, policy) from exc.__cause__
 
     def cached_access_token(self, token: str, policy: AccessTokenPolicy) -> AccessToken | None:
         """``token`` from the verified-token cache, when this validator already accepted these
@@ -375,6 +406,10 @@ def _rejection(
     return kind(exc.reason, exc.detail)
 
 
+def _access_rejection(exc: Rejected, policy: AccessTokenPolicy) -> TokenValidationError:
+    return _rejection(exc, AccessTokenValidationError, jwks_uri=policy.jwks_uri)
+
+
 def _log_rejection(exc: Rejected, level: str, **bound: Any) -> None:
     # The detail never holds a token, nonce or secret; only the failed check and short values.
     log = get_logger(**bound)
@@ -407,7 +442,7 @@ def _id_token(
     iss, _ = check_issuer(claims, config.issuer, config.tenants)
     aud, azp = _check_id_audience(claims, config)
     sub = subject(claims)
-    iat, exp = check_times(claims, now, config.leeway, config.max_iat_age)
+    iat, exp, _ = check_times(claims, now, config.leeway, config.max_iat_age)
     if request.original is None:
         _check_nonce(claims, request.expected_nonce, missing_ok=config.accept_missing_nonce)
     auth_time = _check_auth_time(claims, now, config, request)
@@ -561,7 +596,7 @@ def _check_continuity(claims: Mapping[str, Any], original: IDToken) -> None:
 def _logout_token(claims: dict[str, Any], config: ProviderConfig, now: float) -> LogoutToken:
     iss, _ = check_issuer(claims, config.issuer, config.tenants)
     _check_id_audience(claims, config)
-    iat, exp = check_times(claims, now, config.leeway, config.max_iat_age)
+    iat, exp, _ = check_times(claims, now, config.leeway, config.max_iat_age)
     jti = string_claim(claims, "jti")
     events = claims.get("events")
     if type(events) is not dict or type(events.get(BACKCHANNEL_LOGOUT_EVENT)) is not dict:

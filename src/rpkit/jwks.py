@@ -181,20 +181,38 @@ class JWKSCache:
             JWKSError: the set cannot be fetched, ``alg`` is not an asymmetric JWS algorithm,
                 or not exactly one published key fits.
         """
+        key = self.cached_key(jwks_uri, header, alg)
+        if key is not None:
+            return key  # the steady state: two dict lookups, no I/O, no lock
         kid = _header_kid(header)
         if alg not in KEY_TYPES:
             msg = f"{alg!r} is not verified with a key from the JWKS"
             raise JWKSError(msg)
         keys = self._sets.get(jwks_uri)
         if keys is not None and self._clock() < keys.expires_at:
-            key = keys.memo.get((kid, alg))
-            if key is not None:
-                return key  # the steady state: two dict lookups, no I/O, no lock
             if kid is not None and kid not in keys.known_kids:
                 keys = await self._refetch_for_unknown_kid(jwks_uri, keys, kid)
         else:
             keys = await self._shared_fetch(jwks_uri)
         return keys.select(kid, alg)
+
+    def cached_key(
+        self, jwks_uri: str, header: Mapping[str, Any], alg: str
+    ) -> VerificationKey | None:
+        """What :meth:`key_for` returns when it can answer from the fresh cached set alone (the
+        steady state: a key already selected for this ``kid`` and ``alg``); None otherwise,
+        then call :meth:`key_for`. Never fetches, so it needs no ``await``.
+
+        Raises:
+            JWKSError: the header's ``kid`` is not a string.
+        """
+        kid = _header_kid(header)
+        keys = self._sets.get(jwks_uri)
+        if keys is None or self._clock() >= keys.expires_at:
+            return None
+        # Only a selection key_for made under its own checks (alg among KEY_TYPES included)
+        # is in the memo.
+        return keys.memo.get((kid, alg))
 
     async def warm(self, jwks_uri: str) -> None:
         """Fetch the set unless a fresh one is cached (for example at application start).

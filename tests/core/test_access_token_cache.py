@@ -1,8 +1,8 @@
 """The verified-token cache of bearer APIs: a token's signature is verified once, and nothing
 the cache keeps outlives the token's ``exp``, its signing key, or the policy that accepted it.
 
-Signature verifications are counted at the one place rpkit verifies an RS256 signature
-(``rpkit._jwt._MODELS["RS256"]``), so "served from the cache" means "no verification ran".
+Signature verifications are counted at the one place rpkit verifies an asymmetric signature
+(``rpkit._jwt.Compact.verify``), so "served from the cache" means "no verification ran".
 """
 
 from __future__ import annotations
@@ -36,25 +36,25 @@ class Clock:
         return self.now
 
 
-class CountingModel:
-    """The RS256 algorithm model, counting the signatures it verifies."""
+class CountingVerifier:
+    """``Compact.verify``, counting the signatures it checks."""
 
-    def __init__(self, model: Any) -> None:
-        self.model = model
+    def __init__(self, verify: Any) -> None:
+        self.verify = verify
         self.calls = 0
 
-    def verify(self, message: bytes, signature: bytes, key: Any) -> bool:
-        self.calls += 1
-        return bool(self.model.verify(message, signature, key))
+    def __get__(self, compact: _jwt.Compact, owner: Any) -> Any:
+        def verify(key: Any) -> None:
+            self.calls += 1
+            self.verify(compact, key)
 
-    def __getattr__(self, name: str) -> Any:  # sign, for the fake OP minting in the test
-        return getattr(self.model, name)
+        return verify
 
 
 @pytest.fixture
-def verifications(monkeypatch: pytest.MonkeyPatch) -> CountingModel:
-    counting = CountingModel(_jwt._MODELS["RS256"])
-    monkeypatch.setitem(_jwt._MODELS, "RS256", counting)
+def verifications(monkeypatch: pytest.MonkeyPatch) -> CountingVerifier:
+    counting = CountingVerifier(_jwt.Compact.verify)
+    monkeypatch.setattr(_jwt.Compact, "verify", counting)
     return counting
 
 
@@ -112,7 +112,7 @@ async def reason(validator: TokenValidator, token: str, policy: AccessTokenPolic
 
 
 async def test_a_token_seen_again_is_not_verified_again(
-    fake_op: FakeOP, validator: TokenValidator, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, verifications: CountingVerifier
 ):
     policy, token = policy_for(fake_op), mint(fake_op)
 
@@ -135,7 +135,7 @@ def test_the_cache_is_on_by_default_and_bounded():
 
 
 async def test_an_entry_is_not_used_at_or_after_exp_and_the_token_then_expires(
-    fake_op: FakeOP, validator: TokenValidator, clock: Clock, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, clock: Clock, verifications: CountingVerifier
 ):
     policy, token = policy_for(fake_op, leeway=30), mint(fake_op, lifetime=120)
     accepted = await validator.validate_access_token(token, policy)
@@ -152,7 +152,7 @@ async def test_an_entry_is_not_used_at_or_after_exp_and_the_token_then_expires(
 
 
 async def test_a_cached_token_is_refused_once_the_clock_goes_back_before_its_nbf(
-    fake_op: FakeOP, validator: TokenValidator, clock: Clock, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, clock: Clock, verifications: CountingVerifier
 ):
     policy = policy_for(fake_op, leeway=0)
     token = mint(fake_op, claims={"nbf": int(clock.now), "iat": int(clock.now) - 100})
@@ -165,7 +165,7 @@ async def test_a_cached_token_is_refused_once_the_clock_goes_back_before_its_nbf
 
 
 async def test_a_token_not_yet_valid_is_refused_and_never_cached(
-    fake_op: FakeOP, validator: TokenValidator, clock: Clock, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, clock: Clock, verifications: CountingVerifier
 ):
     policy = policy_for(fake_op, leeway=0)
     token = mint(fake_op, claims={"nbf": int(clock.now) + 300})
@@ -180,7 +180,7 @@ async def test_a_token_not_yet_valid_is_refused_and_never_cached(
 
 
 async def test_an_entry_dies_when_its_signing_key_leaves_the_jwks(
-    fake_op: FakeOP, validator: TokenValidator, jwks: JWKSCache, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, jwks: JWKSCache, verifications: CountingVerifier
 ):
     policy, old = policy_for(fake_op), mint(fake_op)
     await validator.validate_access_token(old, policy)
@@ -196,7 +196,7 @@ async def test_an_entry_dies_when_its_signing_key_leaves_the_jwks(
 
 
 async def test_an_entry_is_not_used_once_its_key_set_expired(
-    fake_op: FakeOP, fake_op_http: httpx.AsyncClient, verifications: CountingModel
+    fake_op: FakeOP, fake_op_http: httpx.AsyncClient, verifications: CountingVerifier
 ):
     monotonic = Clock(1000.0)
     jwks = JWKSCache(fake_op_http, default_ttl=300, min_ttl=60, clock=monotonic)
@@ -232,7 +232,7 @@ async def _key(jwks: JWKSCache, op: FakeOP) -> Any:
 
 
 async def test_a_flood_of_distinct_forged_tokens_leaves_the_cache_empty(
-    fake_op: FakeOP, validator: TokenValidator, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, verifications: CountingVerifier
 ):
     policy = policy_for(fake_op)
     forged = [mint(fake_op, tamper=Tamper.BAD_SIGNATURE) for _ in range(150)]
@@ -245,7 +245,7 @@ async def test_a_flood_of_distinct_forged_tokens_leaves_the_cache_empty(
 
 
 async def test_a_refused_token_is_refused_again_and_verified_again(
-    fake_op: FakeOP, validator: TokenValidator, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, verifications: CountingVerifier
 ):
     policy, token = policy_for(fake_op), mint(fake_op, tamper=Tamper.BAD_SIGNATURE)
 
@@ -255,7 +255,7 @@ async def test_a_refused_token_is_refused_again_and_verified_again(
 
 
 async def test_a_cached_tokens_payload_under_another_signature_is_verified_and_refused(
-    fake_op: FakeOP, validator: TokenValidator, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, verifications: CountingVerifier
 ):
     policy, token = policy_for(fake_op), mint(fake_op)
     await validator.validate_access_token(token, policy)
@@ -270,7 +270,7 @@ async def test_a_cached_tokens_payload_under_another_signature_is_verified_and_r
 
 
 async def test_the_least_recently_used_entry_goes_first_at_the_bound(
-    fake_op: FakeOP, jwks: JWKSCache, clock: Clock, verifications: CountingModel
+    fake_op: FakeOP, jwks: JWKSCache, clock: Clock, verifications: CountingVerifier
 ):
     validator = TokenValidator(jwks, clock=clock, access_token_cache_size=3)
     policy = policy_for(fake_op)
@@ -297,7 +297,7 @@ def test_a_cache_bound_must_be_positive(jwks: JWKSCache):
 
 
 async def test_a_verdict_under_one_policy_is_never_used_for_another(
-    fake_op: FakeOP, validator: TokenValidator, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, verifications: CountingVerifier
 ):
     lenient, token = policy_for(fake_op), mint(fake_op)
     await validator.validate_access_token(token, lenient)
@@ -334,7 +334,7 @@ async def test_a_policys_required_scopes_are_checked_on_every_use(
 
 
 async def test_concurrent_first_validations_of_one_token_verify_it_once(
-    fake_op: FakeOP, validator: TokenValidator, jwks: JWKSCache, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, jwks: JWKSCache, verifications: CountingVerifier
 ):
     policy, token = policy_for(fake_op), mint(fake_op)
     # The key set is not fetched yet: every task suspends on the one shared fetch.
@@ -348,7 +348,7 @@ async def test_concurrent_first_validations_of_one_token_verify_it_once(
 
 
 async def test_concurrent_validations_of_one_forged_token_verify_it_once_and_all_refuse(
-    fake_op: FakeOP, validator: TokenValidator, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, verifications: CountingVerifier
 ):
     policy, token = policy_for(fake_op), mint(fake_op, tamper=Tamper.BAD_SIGNATURE)
 
@@ -364,7 +364,7 @@ async def test_concurrent_validations_of_one_forged_token_verify_it_once_and_all
 
 
 async def test_a_cancelled_first_validation_lets_the_waiting_ones_validate(
-    fake_op: FakeOP, validator: TokenValidator, verifications: CountingModel
+    fake_op: FakeOP, validator: TokenValidator, verifications: CountingVerifier
 ):
     policy, token = policy_for(fake_op), mint(fake_op)
     first = asyncio.create_task(validator.validate_access_token(token, policy))
@@ -393,7 +393,7 @@ class Gate(httpx.AsyncBaseTransport):
 
 
 async def test_tasks_arriving_while_a_waiter_took_over_wait_for_it_and_none_hangs(
-    fake_op: FakeOP, verifications: CountingModel
+    fake_op: FakeOP, verifications: CountingVerifier
 ):
     gate = Gate(fake_op.transport())
     validator = TokenValidator(JWKSCache(httpx.AsyncClient(transport=gate)))
@@ -420,7 +420,7 @@ async def test_tasks_arriving_while_a_waiter_took_over_wait_for_it_and_none_hang
 
 
 async def test_without_the_cache_every_use_verifies_the_signature(
-    fake_op: FakeOP, jwks: JWKSCache, verifications: CountingModel
+    fake_op: FakeOP, jwks: JWKSCache, verifications: CountingVerifier
 ):
     validator = TokenValidator(jwks, access_token_cache_size=0)
     policy, token = policy_for(fake_op), mint(fake_op)
