@@ -12,7 +12,10 @@ def freeze(value: Any) -> Any:
     if type(value) is dict:
         return freeze_owned(value.copy())  # copied in C; then only the containers are replaced
     if type(value) is list:
-        return tuple([freeze(v) if type(v) is dict or type(v) is list else v for v in value])
+        for v in value:
+            if type(v) is dict or type(v) is list:
+                return tuple([freeze(v) for v in value])
+        return tuple(value)  # the common case: an array of scalars
     return value
 
 

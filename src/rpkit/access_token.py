@@ -52,6 +52,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import msgspec
@@ -255,11 +256,14 @@ def accept_claims(
     header: Mapping[str, Any] | None,
     *,
     owned: bool,
+    flat: bool = False,
 ) -> tuple[AccessToken, int | None]:
     """:func:`check_access_token_claims`, also returning the token's ``nbf`` (None when absent).
 
     ``owned``: ``claims`` is the caller's own fresh decoding, used by nobody else, so the token's
-    read-only claims are made from it in place instead of from a copy (the validator's path).
+    read-only claims are made from it in place instead of from a copy (the validator's path);
+    ``flat``: that decoding is :meth:`~rpkit._jwt.Compact.flat_claims`' flat one, already
+    deeply read-only once wrapped.
     """
     iss = accepted_issuer(claims, policy)
     aud = _audience(claims, policy)
@@ -283,11 +287,18 @@ def accept_claims(
         iat,
         scopes,
         client_id,
-        freeze_owned(claims) if owned else freeze(claims),
+        _frozen(claims, owned=owned, flat=flat),
         jkt,
         claim_paths=policy.claim_paths,
     )
     return access, nbf
+
+
+def _frozen(claims: dict[str, Any], *, owned: bool, flat: bool) -> Mapping[str, Any]:
+    if owned:
+        return MappingProxyType(claims) if flat else freeze_owned(claims)
+    frozen: Mapping[str, Any] = freeze(claims)
+    return frozen
 
 
 def _confirmation(claims: Mapping[str, Any]) -> str | None:
@@ -396,7 +407,9 @@ def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
             continue
         if type(value) is str:
             granted.update(value.split())
-        elif type(value) is list and all(type(item) is str for item in value):
+        elif (type(value) is list or type(value) is tuple) and all(
+            type(item) is str for item in value
+        ):
             granted.update(value)
         else:
             raise Rejected("malformed", f"{name} is not a string or an array of strings")

@@ -210,10 +210,10 @@ class TokenValidator:
         cache = self._access_cache
         digest = None if cache is None else cache.key(token, policy)
         if cache is None or digest is None:  # off, or refused before any decoding
-            compact, claims, key = self._unverified_access(token, policy)
+            compact, claims, flat, key = self._unverified_access(token, policy)
             if key is None:
                 key = await self._access_key(compact, policy)
-            return self._verified_access(compact, claims, key, policy, self._clock())[0]
+            return self._verified_access(compact, claims, flat, key, policy, now=self._clock())[0]
         now = self._clock()
         cached = cache.get(digest, policy, now)
         if cached is not None:
@@ -230,11 +230,11 @@ class TokenValidator:
             cached = cache.get(digest, policy, now)
             if cached is not None:
                 return cached
-        compact, claims, key = self._unverified_access(token, policy)
+        compact, claims, flat, key = self._unverified_access(token, policy)
         if key is not None:
             # The steady state: the key is at hand, so nothing from the loop's check to the
             # cache's put awaits, and no other task can start on these bytes meanwhile.
-            access, nbf = self._verified_access(compact, claims, key, policy, now)
+            access, nbf = self._verified_access(compact, claims, flat, key, policy, now=now)
             cache.put(digest, access, policy, key, nbf, now=now)
             return access
         cache.take_off(digest)  # no await since the loop's check: this task alone validates
@@ -242,7 +242,7 @@ class TokenValidator:
         try:
             key = await self._access_key(compact, policy)
             now = self._clock()
-            access, nbf = self._verified_access(compact, claims, key, policy, now)
+            access, nbf = self._verified_access(compact, claims, flat, key, policy, now=now)
         except AccessTokenValidationError as exc:
             refusal = exc
             raise
@@ -254,19 +254,20 @@ class TokenValidator:
 
     def _unverified_access(
         self, token: str, policy: AccessTokenPolicy
-    ) -> tuple[Compact, dict[str, Any], VerificationKey | None]:
+    ) -> tuple[Compact, dict[str, Any], bool, VerificationKey | None]:
         """The checks before the key lookup: the token split and decoded, ``alg`` and ``typ``
         accepted, and its unverified ``iss`` one of the policy's, so a token of another issuer
         never costs a key lookup or a JWKS fetch (nothing else is read from the payload before
-        the signature verifies). Returns the key when the fresh cached set already has it
-        (else None: then :meth:`_access_key`)."""
+        the signature verifies). Returns the token, its claims, whether they are flat
+        (:meth:`~rpkit._jwt.Compact.flat_claims`) and the key when the fresh cached set already
+        has it (else None: then :meth:`_access_key`)."""
         try:
             compact = parse_compact(token)
             alg = compact.alg
             if alg not in policy.algorithms:
                 raise Rejected("alg", f"algorithm {show(alg)} is not accepted")
             check_type(compact.header, policy.accepted_types)
-            claims = compact.claims()
+            claims, flat = compact.flat_claims()
             accepted_issuer(claims, policy)
             try:
                 key = self._jwks.cached_key(policy.jwks_uri, compact.header, alg)
@@ -274,7 +275,7 @@ class TokenValidator:
                 raise Rejected("key", exc.detail) from exc
         except Rejected as exc:
             raise _access_rejection(exc, policy) from exc.__cause__
-        return compact, claims, key
+        return compact, claims, flat, key
 
     async def _access_key(self, compact: Compact, policy: AccessTokenPolicy) -> VerificationKey:
         """The verification key from :meth:`JWKSCache.key_for`, which may fetch the set."""
@@ -288,14 +289,16 @@ class TokenValidator:
     def _verified_access(
         compact: Compact,
         claims: dict[str, Any],
+        flat: bool,
         key: VerificationKey,
         policy: AccessTokenPolicy,
+        *,
         now: float,
     ) -> tuple[AccessToken, int | None]:
         """The signature and then every claim check; the token and its ``nbf`` (or None)."""
         try:
             compact.verify(key)
-            return accept_claims(claims, policy, now, compact.header, owned=True)
+            return accept_claims(claims, policy, now, compact.header, owned=True, flat=flat)
         except Rejected as exc:
             raise _access_rejection(exc, policy) from exc.__cause__
 
