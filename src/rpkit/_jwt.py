@@ -215,12 +215,12 @@ def parse_compact(token: str) -> Compact:
         raw = token.encode("ascii")
     except UnicodeEncodeError as exc:
         raise Rejected("malformed", "the token contains non-ASCII characters") from exc
-    dots = raw.count(b".")
-    if dots != 2:
-        if dots == 4:
+    parts = raw.split(b".", 4)  # at most five parts, however many dots were sent
+    if len(parts) != 3:
+        if len(parts) == 5 and b"." not in parts[4]:
             raise Rejected("jwe", "the token is encrypted (JWE), which is not configured")
         raise Rejected("malformed", "the token is not a three-part compact JWS")
-    head, payload, signature = raw.split(b".")
+    head, payload, signature = parts
     header = _HEADERS.get(head)
     if header is None:
         header = _decode_header(head)
@@ -322,8 +322,12 @@ def audiences(claims: Mapping[str, Any]) -> tuple[str, ...]:
     aud = claims.get("aud")
     if type(aud) is str and aud:
         return (aud,)
-    if (type(aud) is list or type(aud) is tuple) and aud and all(type(a) is str and a for a in aud):
-        return tuple(aud)
+    if (type(aud) is list or type(aud) is tuple) and aud:
+        for audience in aud:  # a loop, not all(): this runs on every bearer request
+            if type(audience) is not str or not audience:
+                break
+        else:
+            return tuple(aud)
     raise Rejected("aud", "aud is missing or not a string or array of strings")
 
 

@@ -269,36 +269,25 @@ def accept_claims(
     aud = _audience(claims, policy)
     iat, exp, nbf = check_times(claims, now, policy.leeway, None)
     sub = string_claim(claims)
-    _check_not_id_token(claims, header, policy)
+    if not _KIND_CLAIMS.isdisjoint(claims):  # else no declaration in the payload and no marker
+        _check_not_id_token(claims, header, policy)
     if policy.require_rfc9068:
         _check_rfc9068(claims, header)
-    jkt = _confirmation(claims)
+    jkt = _confirmation(claims) if "cnf" in claims else None
     scopes = _scopes(claims)
     if policy.required_scopes:
         missing = [scope for scope in policy.required_scopes if scope not in scopes]
         if missing:
             raise Rejected("scope", f"required scopes {missing} were not granted")
     client_id = _client_id(claims)
+    if not owned:
+        frozen: Mapping[str, Any] = freeze(claims)
+    else:
+        frozen = MappingProxyType(claims) if flat else freeze_owned(claims)
     access = AccessToken(
-        iss,
-        sub,
-        aud,
-        exp,
-        iat,
-        scopes,
-        client_id,
-        _frozen(claims, owned=owned, flat=flat),
-        jkt,
-        claim_paths=policy.claim_paths,
+        iss, sub, aud, exp, iat, scopes, client_id, frozen, jkt, claim_paths=policy.claim_paths
     )
     return access, nbf
-
-
-def _frozen(claims: dict[str, Any], *, owned: bool, flat: bool) -> Mapping[str, Any]:
-    if owned:
-        return MappingProxyType(claims) if flat else freeze_owned(claims)
-    frozen: Mapping[str, Any] = freeze(claims)
-    return frozen
 
 
 def _confirmation(claims: Mapping[str, Any]) -> str | None:
@@ -319,8 +308,6 @@ def _check_not_id_token(
 ) -> None:
     """Refuse an ID token: declared so by its issuer, or carrying an ID-token-only claim while
     declaring nothing (module docstring). Names go to the detail, never claim values."""
-    if _KIND_CLAIMS.isdisjoint(claims):
-        return  # no declaration in the payload and no marker: a header can only declare access
     declared = _declared_kinds(claims, header)
     if "id" in declared:
         raise Rejected("id_token", f"the issuer declares an ID token ({declared['id']})")
