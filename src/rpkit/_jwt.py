@@ -163,7 +163,11 @@ class Compact(NamedTuple):
         Raises:
             Rejected: ``malformed`` when it is not base64url JSON of an object.
         """
-        return _json_object(self._payload())
+        try:
+            payload = _b64url(self.payload_segment)
+        except binascii.Error as exc:
+            raise Rejected("malformed", "the payload is not base64url-encoded JSON") from exc
+        return _json_object(payload)
 
     def flat_claims(self) -> tuple[dict[str, Any], bool]:
         """:meth:`claims`, and whether they are flat: every value a string, number, boolean,
@@ -175,17 +179,14 @@ class Compact(NamedTuple):
         Raises:
             Rejected: ``malformed`` when it is not base64url JSON of an object.
         """
-        payload = self._payload()
+        try:
+            payload = _b64url(self.payload_segment)
+        except binascii.Error as exc:
+            raise Rejected("malformed", "the payload is not base64url-encoded JSON") from exc
         try:
             return _decode_flat(payload), True
         except ValueError:  # not flat, or not JSON: decoded (or refused) the general way
             return _json_object(payload), False
-
-    def _payload(self) -> bytes:
-        try:
-            return _b64url(self.payload_segment)
-        except binascii.Error as exc:
-            raise Rejected("malformed", "the payload is not base64url-encoded JSON") from exc
 
 
 _Scalar = str | int | float | bool | None
@@ -233,7 +234,10 @@ def parse_compact(token: str) -> Compact:
     except binascii.Error as exc:
         raise Rejected("malformed", "the signature is not valid base64url") from exc
     signing_input = raw[: len(head) + 1 + len(payload)]
-    return Compact(header, header["alg"], signing_input, payload, decoded_signature)
+    # tuple.__new__ straight: what Compact(...) does, without NamedTuple's Python-level __new__
+    return tuple.__new__(
+        Compact, (header, header["alg"], signing_input, payload, decoded_signature)
+    )
 
 
 _HEADERS: dict[bytes, Any] = {}

@@ -1,0 +1,271 @@
+"""The lean first-sight path of access-token validation changes what is computed, not what is
+accepted: RS* signatures verified straight with ``cryptography`` are refused exactly as before,
+flat claims decoded as tuples end up as read-only as nested ones, strict base64url stays strict,
+the compact split still tells a JWE from garbage, and a validation that never awaits needs no
+flight mark to stay single."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from joserfc import jws
+from joserfc.jwk import ECKey, RSAKey
+
+from rpkit import _jwt
+from rpkit._json import MAX_DEPTH
+from rpkit.access_token import AccessTokenPolicy, check_access_token_claims
+from rpkit.errors import AccessTokenValidationError, JWKSError
+from rpkit.id_token import TokenValidator
+from rpkit.jwks import JWKSCache
+from rpkit.testing import DEFAULT_CLIENT_ID, FakeOP
+
+API = "https://api.rpkit.test"
+
+
+def policy_for(op: FakeOP) -> AccessTokenPolicy:
+    return AccessTokenPolicy(issuers=(op.issuer,), jwks_uri=op.endpoints["jwks"], audience=(API,))
+
+
+def mint(op: FakeOP, claims: dict[str, Any] | None = None) -> str:
+    return op.minter.mint_access_token(
+        subject="alice",
+        audience=API,
+        client_id=DEFAULT_CLIENT_ID,
+        scope="orders:read",
+        claims=claims,
+    )
+
+
+@pytest.fixture
+def validator(fake_op_http: httpx.AsyncClient) -> TokenValidator:
+    return TokenValidator(JWKSCache(fake_op_http))
+
+
+# -- RS256/384/512 straight through cryptography -------------------------------------------------
+
+RSA_KEY = RSAKey.generate_key(2048)
+PUBLIC_RSA = RSAKey.import_key(RSA_KEY.as_dict(private=False))
+
+
+def rsa_token(alg: str) -> str:
+    return jws.serialize_compact({"alg": alg}, b'{"sub":"alice"}', RSA_KEY, algorithms=[alg])
+
+
+@pytest.mark.parametrize("alg", ["RS256", "RS384", "RS512"])
+def test_every_rs_algorithm_verifies_and_a_wrong_signature_is_refused(alg: str) -> None:
+    token = rsa_token(alg)
+    _jwt.parse_compact(token).verify(PUBLIC_RSA)  # no exception: it verifies
+
+    head, payload, signature = token.split(".")
+    raw = bytearray(base64.urlsafe_b64decode(signature + "=="))
+    raw[-1] ^= 1
+    flipped = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    truncated = base64.urlsafe_b64encode(bytes(raw[:-1])).rstrip(b"=").decode()
+    other = "RS512" if alg != "RS512" else "RS256"  # the same bytes under another hash
+    for bad in (f"{head}.{payload}.{flipped}", f"{head}.{payload}.{truncated}"):
+        with pytest.raises(_jwt.Rejected) as caught:
+            _jwt.parse_compact(bad).verify(PUBLIC_RSA)
+        assert caught.value.reason == "signature"
+    relabelled = _jwt.parse_compact(token)._replace(alg=other)
+    with pytest.raises(_jwt.Rejected, match="does not verify"):
+        relabelled.verify(PUBLIC_RSA)
+
+
+def test_an_rs256_signature_checked_with_an_ec_key_is_refused_not_crashed() -> None:
+    with pytest.raises(_jwt.Rejected) as caught:
+        _jwt.parse_compact(rsa_token("RS256")).verify(ECKey.generate_key("P-256"))
+    assert caught.value.reason == "signature"
+
+
+# -- flat claims ---------------------------------------------------------------------------------
+
+
+async def test_flat_claims_are_deeply_read_only_and_equal_what_was_signed(
+    fake_op: FakeOP, validator: TokenValidator
+) -> None:
+    extra = {"roles": ["admin", "member"], "permissions": [], "ratio": 0.5, "flag": None}
+    token = mint(fake_op, extra)
+    claims, flat = _jwt.parse_compact(token).flat_claims()
+    assert flat
+    assert claims["roles"] == ("admin", "member")
+
+    access = await validator.validate_access_token(token, policy_for(fake_op))
+
+    assert type(access.claims) is MappingProxyType
+    assert access.claims["roles"] == ("admin", "member")
+    assert access.claims["permissions"] == ()
+    assert access.claims["ratio"] == 0.5
+    assert access.claims["flag"] is None
+    assert access.aud == (API,)
+    with pytest.raises(TypeError):
+        access.claims["roles"] = ()  # type: ignore[index]
+
+
+async def test_nested_claims_take_the_general_decoder_and_are_frozen_all_the_way_down(
+    fake_op: FakeOP, validator: TokenValidator
+) -> None:
+    extra = {
+        "realm_access": {"roles": ["admin"]},
+        "matrix": [[1, 2], [3]],
+        "details": [{"type": "payment", "locations": ["https://pay.example"]}],
+    }
+    token = mint(fake_op, extra)
+    claims, flat = _jwt.parse_compact(token).flat_claims()
+    assert not flat
+    assert claims["matrix"] == [[1, 2], [3]]  # lists, as the general decoder gives them
+
+    access = await validator.validate_access_token(token, policy_for(fake_op))
+
+    realm = access.claims["realm_access"]
+    assert type(realm) is MappingProxyType
+    assert realm["roles"] == ("admin",)
+    assert access.claims["matrix"] == ((1, 2), (3,))
+    detail = access.claims["details"][0]
+    assert type(detail) is MappingProxyType
+    assert detail["locations"] == ("https://pay.example",)
+
+
+async def test_a_signed_token_nested_too_deep_is_still_refused_as_malformed(
+    fake_op: FakeOP, validator: TokenValidator
+) -> None:
+    deep: Any = "bottom"
+    for _ in range(MAX_DEPTH + 1):
+        deep = [deep]
+    token = mint(fake_op, {"deep": deep})
+
+    with pytest.raises(AccessTokenValidationError) as caught:
+        await validator.validate_access_token(token, policy_for(fake_op))
+
+    assert caught.value.reason == "malformed"
+    assert fake_op.oracle.count("jwks") == 0  # refused before any key lookup
+
+
+@pytest.mark.parametrize(
+    "payload", [b"not json", b"[1, 2]", b'"text"', b'{"sub": "\xff"}', b'{"a": 1} trailing']
+)
+def test_flat_claims_refuse_what_claims_refuses(payload: bytes) -> None:
+    segment = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    compact = _jwt.parse_compact(f"eyJhbGciOiJSUzI1NiJ9.{segment}.c2ln")
+    for read in (compact.claims, compact.flat_claims):
+        with pytest.raises(_jwt.Rejected) as caught:
+            read()
+        assert caught.value.reason == "malformed"
+
+
+def test_checking_a_callers_claims_leaves_them_as_they_were(fake_op: FakeOP) -> None:
+    claims = _jwt.parse_compact(mint(fake_op, {"roles": ["admin"]})).claims()
+    before = {name: value for name, value in claims.items()}
+
+    access = check_access_token_claims(claims, policy_for(fake_op), fake_op.now())
+
+    assert claims == before
+    assert type(claims["roles"]) is list  # the caller's list was not turned into a tuple
+    assert access.claims["roles"] == ("admin",)
+
+
+# -- strict base64url and the compact split ------------------------------------------------------
+
+URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@given(st.text(alphabet=URL_SAFE + '+/= \n.!\\"\x00', max_size=16))
+def test_base64url_decoding_is_as_strict_as_binascii_strict_mode(segment: str) -> None:
+    raw = segment.encode()
+    padded = raw.translate(bytes.maketrans(b"-_+/=", b"+/!!!")) + b"=" * (-len(raw) % 4)
+    try:
+        expected: bytes | None = binascii.a2b_base64(padded, strict_mode=True)
+    except binascii.Error:
+        expected = None
+    try:
+        got: bytes | None = _jwt._b64url(raw)
+    except binascii.Error:
+        got = None
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("a.b.c.d.e", "jwe"),
+        ("a.b.c.d.e.f", "malformed"),
+        ("a.b.c.d.e.", "malformed"),
+        ("a.b.c.d", "malformed"),
+        ("a.b", "malformed"),
+        ("abc", "malformed"),
+        ("." * 60000, "malformed"),
+    ],
+)
+def test_the_split_tells_a_jwe_from_a_token_of_the_wrong_shape(token: str, reason: str) -> None:
+    with pytest.raises(_jwt.Rejected) as caught:
+        _jwt.parse_compact(token)
+    assert caught.value.reason == reason
+
+
+def test_a_signature_segment_outside_the_url_safe_alphabet_is_refused(fake_op: FakeOP) -> None:
+    head, payload, signature = mint(fake_op).split(".")
+    for bad in (signature[:-1] + "+", signature[:-1] + "/", signature + "=", signature + " "):
+        with pytest.raises(_jwt.Rejected) as caught:
+            _jwt.parse_compact(f"{head}.{payload}.{bad}")
+        assert caught.value.reason == "malformed"
+
+
+# -- the key at hand, and no await ---------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_cached_key_answers_only_from_a_fresh_set_and_never_fetches(
+    fake_op: FakeOP, fake_op_http: httpx.AsyncClient
+) -> None:
+    clock = Clock(float(fake_op.now()))
+    jwks = JWKSCache(fake_op_http, clock=clock)
+    uri = fake_op.endpoints["jwks"]
+    header = _jwt.parse_compact(mint(fake_op)).header
+
+    assert jwks.cached_key(uri, header, "RS256") is None  # nothing cached yet
+    assert fake_op.oracle.count("jwks") == 0
+    key = await jwks.key_for(uri, header, "RS256")
+    assert jwks.cached_key(uri, header, "RS256") is key
+    assert jwks.cached_key(uri, header, "ES256") is None  # another alg: key_for's checks
+    clock.now += 10 * 24 * 3600  # the set expired: key_for must refetch it
+    assert jwks.cached_key(uri, header, "RS256") is None
+    with pytest.raises(JWKSError, match="kid"):
+        jwks.cached_key(uri, {"alg": "RS256", "kid": ["not", "a", "string"]}, "RS256")
+    assert fake_op.oracle.count("jwks") == 1
+
+
+async def test_concurrent_first_sights_with_the_key_at_hand_verify_once(
+    fake_op: FakeOP, validator: TokenValidator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = policy_for(fake_op)
+    await validator.validate_access_token(mint(fake_op), policy)  # the key set is now cached
+    calls = []
+    verify = _jwt.Compact.verify
+
+    def counting(compact: _jwt.Compact, key: Any) -> None:
+        calls.append(compact)
+        verify(compact, key)
+
+    monkeypatch.setattr(_jwt.Compact, "verify", counting)
+    token = mint(fake_op)
+
+    results = await asyncio.gather(
+        *(validator.validate_access_token(token, policy) for _ in range(5))
+    )
+
+    assert len(calls) == 1
+    assert all(result is results[0] for result in results)
