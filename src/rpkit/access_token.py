@@ -394,12 +394,15 @@ def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
             continue
         if type(value) is str:
             granted.update(value.split())
-        elif (type(value) is list or type(value) is tuple) and all(
-            type(item) is str for item in value
-        ):
-            granted.update(value)
-        else:
-            raise Rejected("malformed", f"{name} is not a string or an array of strings")
+            continue
+        if type(value) is list or type(value) is tuple:
+            for item in value:  # a loop, not all(): this runs on every first sight
+                if type(item) is not str:
+                    break
+            else:
+                granted.update(value)
+                continue
+        raise Rejected("malformed", f"{name} is not a string or an array of strings")
     return frozenset(granted)
 
 
