@@ -77,12 +77,15 @@ _SECONDS = re.compile(r"[0-9]{1,10}")
 class _KeySet:
     """One fetched key set. Replaced whole on refetch, so readers never see it half-built."""
 
-    __slots__ = ("candidates", "expires_at", "known_kids", "memo")
+    __slots__ = ("candidates", "expires_at", "key_ids", "known_kids", "memo")
 
     def __init__(
         self, candidates: tuple[_Candidate, ...], kids: frozenset[str], expires_at: float
     ) -> None:
         self.candidates = candidates
+        self.key_ids = frozenset(id(candidate.key) for candidate in candidates)
+        """The identities of the candidates' keys (alive as long as this set): what
+        :meth:`JWKSCache.holds` asks, in one lookup."""
         self.known_kids = kids
         """Every ``kid`` the document named, usable or not (unknown types included)."""
         self.expires_at = expires_at
@@ -239,12 +242,7 @@ class JWKSCache:
         rotation or an unknown ``kid``), even when the new set publishes the same key again.
         Read-only: never fetches."""
         keys = self._sets.get(jwks_uri)
-        if keys is None or self._clock() >= keys.expires_at:
-            return False
-        for candidate in keys.candidates:  # noqa: SIM110 - every cache hit: no generator
-            if candidate.key is key:
-                return True
-        return False
+        return keys is not None and self._clock() < keys.expires_at and id(key) in keys.key_ids
 
     def invalidate(self, jwks_uri: str) -> None:
         """Forget the cached set; the next lookup fetches it again."""

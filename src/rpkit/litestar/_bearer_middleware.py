@@ -157,7 +157,9 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
         ):
             if self._direct:
                 try:
-                    access = await self._dpop.authenticate(scope, self._validate, self._cached)
+                    access = self._dpop.authenticate(scope, self._validate, self._cached)
+                    if not isinstance(access, AccessToken):  # not in the cache: await it
+                        access = await access
                 except BearerError as exc:
                     exc.set_realm(self._realm, self._metadata_url)
                     raise
@@ -178,7 +180,9 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
             BearerError: the request is refused.
         """
         try:
-            access = await self._dpop.authenticate(connection.scope, self._validate, self._cached)
+            access = self._dpop.authenticate(connection.scope, self._validate, self._cached)
+            if not isinstance(access, AccessToken):
+                access = await access
             user = await self._user(access, connection)
         except BearerError as exc:
             exc.set_realm(self._realm, self._metadata_url)

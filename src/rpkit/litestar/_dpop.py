@@ -86,23 +86,45 @@ class DPoPGate:
         self._algs = " ".join(self._policy.algorithms)
         self._verifier: DPoPVerifier | None = None
 
-    async def authenticate(
+    def authenticate(
         self,
         scope: Scope,
         validate: Callable[[str], Awaitable[AccessToken]],
         cached: Callable[[str], AccessToken | None],
-    ) -> AccessToken:
+    ) -> AccessToken | Awaitable[AccessToken]:
         """The request's access token, as ``cached`` has it (a token the verified-token cache
         holds and may still use) or else validated by ``validate`` and, for ``DPoP``, bound to
         a valid proof for this request, cached or not.
 
+        Returns the token itself when nothing needs awaiting (a ``Bearer`` request whose token
+        the cache holds: the common case, without a coroutine), else an awaitable of it.
+
         Raises:
-            BearerError: refused; the challenge names DPoP when it is on.
+            BearerError: refused; the challenge names DPoP when it is on. (Raised by the
+                awaitable for what is only known after awaiting.)
         """
         try:
             presented = self.credentials(scope)
             checked = self._check(scope, presented)
             access = cached(presented.token)
+            if access is not None and checked is None:
+                _refuse_downgrade(access)
+                return access
+        except BearerError as exc:
+            self.challenge(exc)
+            raise
+        return self._validated(presented, checked, validate, access)
+
+    async def _validated(
+        self,
+        presented: Presented,
+        checked: tuple[DPoPVerifier, DPoPProof] | None,
+        validate: Callable[[str], Awaitable[AccessToken]],
+        access: AccessToken | None,
+    ) -> AccessToken:
+        """:meth:`authenticate` past the cache: the token validated unless cached, then
+        confirmed against the DPoP proof, or refused as a downgrade for ``Bearer``."""
+        try:
             if access is None:
                 try:
                     access = await validate(presented.token)
@@ -110,9 +132,7 @@ class DPoPGate:
                     exc.dpop_scheme(presented.scheme)
                     raise
             if checked is None:
-                if access.jkt is not None:  # RFC 9449 §7.2: no downgrade to Bearer
-                    error = DPoPProofError("bound_bearer", "a DPoP-bound token sent as Bearer")
-                    raise _refusal(error, access.iss) from error
+                _refuse_downgrade(access)
             else:
                 await self._confirm(checked, access)
         except BearerError as exc:
@@ -240,6 +260,13 @@ def _host(scope: Scope) -> str | None:
         return None
     host, port = server
     return host if port is None else f"{host}:{port}"
+
+
+def _refuse_downgrade(access: AccessToken) -> None:
+    """RFC 9449 §7.2: a DPoP-bound token sent as ``Bearer`` is refused, whatever the mode."""
+    if access.jkt is not None:
+        error = DPoPProofError("bound_bearer", "a DPoP-bound token sent as Bearer")
+        raise _refusal(error, access.iss) from error
 
 
 def _refusal(exc: DPoPProofError, issuer: str | None) -> BearerError:
