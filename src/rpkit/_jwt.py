@@ -163,11 +163,7 @@ class Compact(NamedTuple):
         Raises:
             Rejected: ``malformed`` when it is not base64url JSON of an object.
         """
-        try:
-            payload = _b64url(self.payload_segment)
-        except binascii.Error as exc:
-            raise Rejected("malformed", "the payload is not base64url-encoded JSON") from exc
-        return _json_object(payload)
+        return _json_object(_payload(self.payload_segment))
 
     def flat_claims(self) -> tuple[dict[str, Any], bool]:
         """:meth:`claims`, and whether they are flat: every value a string, number, boolean,
@@ -179,10 +175,7 @@ class Compact(NamedTuple):
         Raises:
             Rejected: ``malformed`` when it is not base64url JSON of an object.
         """
-        try:
-            payload = _b64url(self.payload_segment)
-        except binascii.Error as exc:
-            raise Rejected("malformed", "the payload is not base64url-encoded JSON") from exc
+        payload = _payload(self.payload_segment)
         try:
             return _decode_flat(payload), True
         except ValueError:  # not flat, or not JSON: decoded (or refused) the general way
@@ -193,6 +186,13 @@ _Scalar = str | int | float | bool | None
 _decode_flat = msgspec.json.Decoder(dict[str, _Scalar | tuple[_Scalar, ...]]).decode
 """Flat claims (:meth:`Compact.flat_claims`); a nested object or array is a ValidationError
 (a ValueError, like msgspec's DecodeError), which sends the payload to the general decoder."""
+
+
+def _payload(segment: bytes) -> bytes:
+    try:
+        return _b64url(segment)
+    except binascii.Error as exc:
+        raise Rejected("malformed", "the payload is not base64url-encoded JSON") from exc
 
 
 def _json_object(payload: bytes) -> dict[str, Any]:
