@@ -1,10 +1,11 @@
 """The JWT core shared by every token rpkit validates: compact JWS and the registered claims.
 
 A token is split, its segments decoded with a strict base64url decoder and its header parsed with
-msgspec; the signature is then checked by joserfc's algorithm model for the one algorithm the
-caller allows, with a key the caller got from :class:`~rpkit.jwks.JWKSCache` (or HMAC over the
-client secret). Nothing here reads a key from the token itself. The claim helpers check the
-RFC 7519 registered claims in plain Python. Failures raise :class:`Rejected`, which each
+msgspec; the signature is then checked for the one algorithm the caller allows (RS256/384/512
+straight with ``cryptography``, the others by joserfc's algorithm model), with a key the caller
+got from :class:`~rpkit.jwks.JWKSCache` (or HMAC over the client secret). Nothing here reads a
+key from the token itself. The claim helpers check the RFC 7519 registered claims in plain
+Python. Failures raise :class:`Rejected`, which each
 validator turns into its own error class.
 """
 
