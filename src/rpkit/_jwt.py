@@ -5,8 +5,7 @@ msgspec; the signature is then checked for the one algorithm the caller allows (
 straight with ``cryptography``, the others by joserfc's algorithm model), with a key the caller
 got from :class:`~rpkit.jwks.JWKSCache` (or HMAC over the client secret). Nothing here reads a
 key from the token itself. The claim helpers check the RFC 7519 registered claims in plain
-Python. Failures raise :class:`Rejected`, which each
-validator turns into its own error class.
+Python. Failures raise :class:`Rejected`, which each validator turns into its own error class.
 """
 
 from __future__ import annotations
