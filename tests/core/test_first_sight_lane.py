@@ -269,3 +269,25 @@ async def test_concurrent_first_sights_with_the_key_at_hand_verify_once(
 
     assert len(calls) == 1
     assert all(result is results[0] for result in results)
+
+
+@pytest.mark.parametrize("cache_size", [0, 100])
+async def test_a_kid_that_is_not_a_string_is_refused_without_a_fetch_when_keys_are_cached(
+    fake_op: FakeOP, fake_op_http: httpx.AsyncClient, cache_size: int
+) -> None:
+    validator = TokenValidator(JWKSCache(fake_op_http), access_token_cache_size=cache_size)
+    policy = policy_for(fake_op)
+    await validator.validate_access_token(mint(fake_op), policy)  # the key set is now cached
+    odd = fake_op.minter.mint_access_token(
+        subject="alice",
+        audience=API,
+        client_id=DEFAULT_CLIENT_ID,
+        scope="orders:read",
+        header={"kid": ["rs256"]},
+    )
+
+    with pytest.raises(AccessTokenValidationError) as caught:
+        await validator.validate_access_token(odd, policy)
+
+    assert caught.value.reason == "key"
+    assert fake_op.oracle.count("jwks") == 1
