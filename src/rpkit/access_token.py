@@ -284,10 +284,8 @@ def accept_claims(
         frozen: Mapping[str, Any] = freeze(claims)
     else:
         frozen = MappingProxyType(claims) if flat else freeze_owned(claims)
-    access = AccessToken(
-        iss, sub, aud, exp, iat, scopes, client_id, frozen, jkt, claim_paths=policy.claim_paths
-    )
-    return access, nbf
+    paths = policy.claim_paths
+    return AccessToken(iss, sub, aud, exp, iat, scopes, client_id, frozen, jkt, paths), nbf
 
 
 def _confirmation(claims: Mapping[str, Any]) -> str | None:
