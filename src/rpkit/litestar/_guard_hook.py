@@ -60,7 +60,7 @@ def hoist_guards(route: BaseRoute) -> None:
             _hoist(handler)
 
 
-def _hoist(handler: HTTPRouteHandler) -> bool:
+def _hoist(handler: HTTPRouteHandler) -> None:
     cls = type(handler)
     if (
         handler.cache
@@ -70,22 +70,20 @@ def _hoist(handler: HTTPRouteHandler) -> bool:
         or not hasattr(handler, "_resolved_guards")
         or not hasattr(handler, "_resolved_before_request")
     ):
-        return False
+        return
     guards = tuple(handler.resolve_guards())
     if not guards or not all(getattr(guard, _MARK, False) for guard in guards):
-        return False
+        return
     then = handler.resolve_before_request()
     if getattr(then, _HOOKED, False):  # already done (a route seen twice)
-        return False
+        return
     hook = _before_request(guards, handler, then)
     resolved_guards, resolved_hook = handler._resolved_guards, handler._resolved_before_request
     handler._resolved_guards = []
     handler._resolved_before_request = hook
     if handler.resolve_guards() or handler.resolve_before_request() is not hook:
         handler._resolved_guards = resolved_guards
-        handler._resolved_before_request = resolved_hook
-        return False
-    return True
+        handler._resolved_before_request = resolved_hook  # Litestar would not honour it
 
 
 def _before_request(
