@@ -26,6 +26,7 @@ from rpkit.errors import AccessTokenValidationError, JWKSError
 from rpkit.id_token import TokenValidator
 from rpkit.jwks import JWKSCache
 from rpkit.testing import DEFAULT_CLIENT_ID, FakeOP
+from tests.core.test_access_token_cache import CountingVerifier
 
 API = "https://api.rpkit.test"
 
@@ -253,21 +254,15 @@ async def test_concurrent_first_sights_with_the_key_at_hand_verify_once(
 ) -> None:
     policy = policy_for(fake_op)
     await validator.validate_access_token(mint(fake_op), policy)  # the key set is now cached
-    calls = []
-    verify = _jwt.Compact.verify
-
-    def counting(compact: _jwt.Compact, key: Any) -> None:
-        calls.append(compact)
-        verify(compact, key)
-
-    monkeypatch.setattr(_jwt.Compact, "verify", counting)
+    verifications = CountingVerifier(_jwt.Compact.verify)
+    monkeypatch.setattr(_jwt.Compact, "verify", verifications)
     token = mint(fake_op)
 
     results = await asyncio.gather(
         *(validator.validate_access_token(token, policy) for _ in range(5))
     )
 
-    assert len(calls) == 1
+    assert verifications.calls == 1
     assert all(result is results[0] for result in results)
 
 
