@@ -9,15 +9,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 from types import MappingProxyType
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.hashes import SHA256
 from hypothesis import given
 from hypothesis import strategies as st
 from joserfc import jws
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from rpkit import _jwt
 from rpkit._json import MAX_DEPTH
@@ -80,9 +84,95 @@ def test_every_rs_algorithm_verifies_and_a_wrong_signature_is_refused(alg: str) 
         relabelled.verify(PUBLIC_RSA)
 
 
-def test_an_rs256_signature_checked_with_an_ec_key_is_refused_not_crashed() -> None:
+def _with_signature(token: str, signature: bytes) -> str:
+    head, payload, _ = token.split(".")
+    return f"{head}.{payload}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def _raw_rsa_signature(encoded_message: bytes) -> bytes:
+    """RSASP1 of ``encoded_message`` with the test key: a signature of any block at all."""
+    numbers = RSA_KEY.private_key.private_numbers()
+    n = numbers.public_numbers.n
+    return pow(int.from_bytes(encoded_message, "big"), numbers.d, n).to_bytes(256, "big")
+
+
+SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")  # RFC 8017 §9.2
+SHA256_NO_NULL = bytes.fromhex("302f300b06096086480165030402010420")  # parameters absent
+
+
+def _block(digest_info: bytes, *, padding: int | None = None, tail: bytes = b"") -> bytes:
+    body = digest_info + tail
+    ff = 256 - 3 - len(body) if padding is None else padding
+    return (b"\x00\x01" + b"\xff" * ff + b"\x00" + body).rjust(256, b"\x00")[-256:]
+
+
+@pytest.mark.parametrize(
+    ("shape", "accepted"),
+    [
+        ("the RFC 8017 encoding", True),
+        ("DigestInfo without its NULL parameters", False),
+        ("bytes after the hash", False),
+        ("seven padding bytes, a shorter block", False),
+        ("the hash of another input", False),
+    ],
+)
+def test_rs256_accepts_exactly_the_pkcs1_encoding_of_the_hash(shape: str, accepted: bool) -> None:
+    """The RS* lane compares the whole recovered block with the one expected encoding (RFC 8017
+    §8.2.2), as cryptography's own verify does: the two agree on every shape."""
+    token = rsa_token("RS256")
+    compact = _jwt.parse_compact(token)
+    digest = hashlib.sha256(compact.signing_input).digest()
+    blocks = {
+        "the RFC 8017 encoding": _block(SHA256_DIGEST_INFO + digest),
+        "DigestInfo without its NULL parameters": _block(SHA256_NO_NULL + digest),
+        "bytes after the hash": _block(SHA256_DIGEST_INFO + digest, tail=b"\x00" * 4),
+        "seven padding bytes, a shorter block": _block(SHA256_DIGEST_INFO + digest, padding=7),
+        "the hash of another input": _block(SHA256_DIGEST_INFO + hashlib.sha256(b"x").digest()),
+    }
+    signature = _raw_rsa_signature(blocks[shape])
+    crafted = _jwt.parse_compact(_with_signature(token, signature))
+    public = PUBLIC_RSA.public_key
+    try:
+        public.verify(signature, compact.signing_input, PKCS1v15(), SHA256())
+        cryptography_accepts = True
+    except InvalidSignature:
+        cryptography_accepts = False
+    assert cryptography_accepts is accepted
+    if accepted:
+        crafted.verify(PUBLIC_RSA)
+    else:
+        with pytest.raises(_jwt.Rejected) as caught:
+            crafted.verify(PUBLIC_RSA)
+        assert caught.value.reason == "signature"
+
+
+def test_an_rs256_signature_must_be_exactly_the_modulus_length() -> None:
+    """RFC 8017 §8.2.2 step 1: the same integer written with one byte fewer (its leading zero
+    dropped) or one more is refused, so a signature has one spelling only."""
+    for jti in range(5000):  # about one signature in 256 starts with a zero byte
+        token = jws.serialize_compact(
+            {"alg": "RS256"}, f'{{"jti":"{jti}"}}'.encode(), RSA_KEY, algorithms=["RS256"]
+        )
+        signature = _jwt.parse_compact(token).signature
+        if signature[0] == 0:
+            break
+    else:
+        pytest.fail("no signature with a leading zero byte")
+    _jwt.parse_compact(token).verify(PUBLIC_RSA)
+    for respelled in (signature[1:], b"\x00" + signature):
+        with pytest.raises(_jwt.Rejected) as caught:
+            _jwt.parse_compact(_with_signature(token, respelled)).verify(PUBLIC_RSA)
+        assert caught.value.reason == "signature"
+
+
+@pytest.mark.parametrize(
+    "key", [ECKey.generate_key("P-256"), OKPKey.generate_key("Ed25519")], ids=["EC", "OKP"]
+)
+def test_an_rs256_signature_checked_with_another_key_type_is_refused_not_crashed(
+    key: ECKey | OKPKey,
+) -> None:
     with pytest.raises(_jwt.Rejected) as caught:
-        _jwt.parse_compact(rsa_token("RS256")).verify(ECKey.generate_key("P-256"))
+        _jwt.parse_compact(rsa_token("RS256")).verify(key)
     assert caught.value.reason == "signature"
 
 
