@@ -123,6 +123,12 @@ class VerifiedTokenCache:
             return None
         return hashlib.sha256(token.encode()).digest(), id(policy)
 
+    def find(self, token: str, policy: AccessTokenPolicy, now: float) -> AccessToken | None:
+        """:meth:`get` of ``token``'s :meth:`key`, in one call (the bearer middleware's lookup)."""
+        if type(token) is not str or not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        return self.get((hashlib.sha256(token.encode()).digest(), id(policy)), policy, now)
+
     def get(self, key: CacheKey, policy: AccessTokenPolicy, now: float) -> AccessToken | None:
         """The cached token for ``key`` if it may still be used at ``now``; otherwise None, and
         an entry that may not is dropped."""

@@ -308,10 +308,7 @@ class TokenValidator:
         :meth:`validate_access_token`'s cache hit passes now; otherwise None (then validate it).
         Never verifies, fetches or logs."""
         cache = self._access_cache
-        key = None if cache is None else cache.key(token, policy)
-        if cache is None or key is None:
-            return None
-        return cache.get(key, policy, self._clock())
+        return None if cache is None else cache.find(token, policy, self._clock())
 
     async def validate_logout_token(
         self, token: str, *, config: ProviderConfig, metadata: ProviderMetadata

@@ -105,10 +105,11 @@ class DPoPGate:
         """
         try:
             presented = self.credentials(scope)
-            checked = self._check(scope, presented)
+            checked = None if presented.scheme == "Bearer" else self._check(scope, presented)
             access = cached(presented.token)
             if access is not None and checked is None:
-                _refuse_downgrade(access)
+                if access.jkt is not None:
+                    _refuse_downgrade(access)
                 return access
         except BearerError as exc:
             self.challenge(exc)
@@ -155,18 +156,18 @@ class DPoPGate:
                 ``Authorization`` headers (400) or a scheme without a token (401).
         """
         found: bytes | None = None
-        proofs: list[str] = []
+        proofs: tuple[str, ...] = ()
         for name, value in scope["headers"]:
             if name == b"authorization":  # ASGI lower-cases header names
                 if found is not None:
                     raise BearerError("access_token_ambiguous", "Send one Authorization header.")
                 found = value
             elif name == b"dpop":
-                proofs.append(value.decode("latin-1"))
+                proofs = (*proofs, value.decode("latin-1"))
         if found is None:
             raise missing()
         scheme, _, credentials = found.decode("latin-1").partition(" ")
-        scheme = scheme.lower()
+        scheme = "bearer" if scheme == "Bearer" else scheme.lower()  # case-insensitive
         if scheme == "bearer" and self._mode != "required":
             used = "Bearer"
         elif scheme == "dpop" and self._mode != "off":
@@ -182,7 +183,8 @@ class DPoPGate:
             error = invalid("malformed")
             error.dpop_scheme(used)
             raise error
-        return Presented(used, token, tuple(proofs))
+        # tuple.__new__ straight: what Presented(...) does, without NamedTuple's Python __new__
+        return tuple.__new__(Presented, (used, token, proofs))
 
     def _check(self, scope: Scope, presented: Presented) -> tuple[DPoPVerifier, DPoPProof] | None:
         """The checks of the proof alone, before the token is validated (none for Bearer)."""
