@@ -20,7 +20,7 @@ import httpx
 import pytest
 from joserfc import jws
 from joserfc.jwk import ECKey, OctKey
-from litestar import Litestar, Request, WebSocket, get, websocket
+from litestar import Litestar, Request, Response, WebSocket, get, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.stores.memory import MemoryStore as LitestarMemoryStore
 from litestar.testing import AsyncTestClient
@@ -28,7 +28,7 @@ from litestar.testing import AsyncTestClient
 from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.dpop_verify import DPoPPolicy, access_token_hash
 from rpkit.errors import ConfigurationError
-from rpkit.litestar.bearer import OIDCBearerAuth, requires_scopes
+from rpkit.litestar.bearer import BearerError, OIDCBearerAuth, requires_scopes
 from rpkit.testing import DEFAULT_CLIENT_ID, FakeOP, FakeOPTransport
 
 pytestmark = pytest.mark.par_dpop
@@ -342,6 +342,44 @@ async def test_a_bound_token_already_cached_is_still_refused_as_bearer(fake_op: 
     assert as_bearer.status_code == 401
     assert "DPoP-bound" in as_bearer.headers["www-authenticate"]
     assert calls == []
+
+
+async def test_an_applications_own_handler_gets_the_whole_challenge_of_every_refusal(
+    fake_op: FakeOP,
+) -> None:
+    """With the application's own ``BearerError`` handler (which wins over rpkit's), the
+    middleware itself has named the realm and the DPoP scheme in the challenge, whichever
+    path refused: a bad proof, a stolen binding, a bound token sent as Bearer (fresh or
+    cached), a token that does not verify."""
+
+    def own(_: Request[Any, Any, Any], exc: BearerError) -> Response[str]:
+        return Response(exc.headers.get("WWW-Authenticate", ""), status_code=exc.status_code)
+
+    holder, thief = ECKey.generate_key("P-256"), ECKey.generate_key("P-256")
+    token = mint(fake_op, holder)
+    http = httpx.AsyncClient(transport=FakeOPTransport(fake_op), timeout=5.0)
+    auth = OIDCBearerAuth(policies=[policy_for(fake_op)], http=http, realm=REALM, dpop="allowed")
+    app = Litestar([me], on_app_init=[auth.on_app_init], exception_handlers={BearerError: own})
+    async with http, AsyncTestClient(app, base_url=API) as client:
+        answers = {
+            "no proof": await client.get("/me", headers=dpop(token)),
+            "fresh as bearer": await client.get(
+                "/me", headers={"Authorization": f"Bearer {token}"}
+            ),
+            "stolen binding": await client.get("/me", headers=dpop(token, proof(thief, token))),
+            "served": await client.get("/me", headers=dpop(token, proof(holder, token))),
+            "cached as bearer": await client.get(
+                "/me", headers={"Authorization": f"Bearer {token}"}
+            ),
+            "bad signature": await client.get("/me", headers={"Authorization": f"Bearer {token}x"}),
+        }
+
+    assert answers.pop("served").status_code == 200
+    for case, response in answers.items():
+        assert response.status_code == 401, case
+        assert response.text.startswith(f"{BEARER}, "), (case, response.text)
+        assert f"{DPOP}, " in response.text, (case, response.text)
+        assert ALGS in response.text, case
 
 
 async def test_a_request_without_a_proof_is_refused(fake_op: FakeOP) -> None:

@@ -9,7 +9,7 @@ holds the configuration; refusals are :class:`~rpkit.litestar._challenge.BearerE
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -24,7 +24,7 @@ from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.config import TENANT_PLACEHOLDER
 from rpkit.errors import AccessTokenValidationError, ConfigurationError, JWKSError
 from rpkit.litestar._challenge import SCOPE_TOKEN, BearerError, insufficient, invalid, missing
-from rpkit.litestar._dpop import DPoPGate
+from rpkit.litestar._dpop import DPoPGate, Presented, refuse_downgrade
 from rpkit.litestar._guard_hook import rpkit_guard
 from rpkit.tenants import is_allowed_issuer
 
@@ -149,13 +149,9 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
         :class:`AuthenticationResult` per request when nothing needs them."""
         if not self._bypassed(scope):
             if self._direct:
-                try:
-                    access = self._dpop.authenticate(scope, self._validate, self._cached)
-                    if not isinstance(access, AccessToken):  # not in the cache: await it
-                        access = await access
-                except BearerError as exc:
-                    exc.set_realm(self._realm, self._metadata_url)
-                    raise
+                access = self._authenticate(scope)
+                if not isinstance(access, AccessToken):  # not from the cache: await its validation
+                    access = await access
                 scope["user"] = scope["auth"] = access
             else:
                 result = await self.authenticate_request(ASGIConnection(scope))
@@ -192,16 +188,69 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
         Raises:
             BearerError: the request is refused.
         """
+        access = self._authenticate(connection.scope)
+        if not isinstance(access, AccessToken):
+            access = await access
         try:
-            access = self._dpop.authenticate(connection.scope, self._validate, self._cached)
-            if not isinstance(access, AccessToken):
-                access = await access
             user = await self._user(access, connection)
         except BearerError as exc:
-            exc.set_realm(self._realm, self._metadata_url)
-            self._dpop.challenge(exc)
+            self._challenge(exc)
             raise
         return AuthenticationResult(user=user, auth=access)
+
+    def _authenticate(self, scope: Scope) -> AccessToken | Coroutine[Any, Any, AccessToken]:
+        """The request's access token: a ``Bearer`` token the verified-token cache holds at
+        once, without a coroutine (an API's steady state); otherwise a coroutine that validates
+        it (:meth:`_validated`) or, for ``DPoP``, checks its proof too
+        (:meth:`DPoPGate.with_proof`).
+
+        Raises:
+            BearerError: the request is refused (also raised by the coroutine).
+        """
+        try:
+            presented = self._dpop.credentials(scope)
+            if presented.scheme == "DPoP":
+                return self._with_proof(scope, presented)
+            access = self._cached(presented.token)
+            if access is None:
+                return self._validated(presented.token)
+            if access.jkt is not None:
+                refuse_downgrade(access)
+        except BearerError as exc:
+            self._challenge(exc)
+            raise
+        return access
+
+    async def _validated(self, token: str) -> AccessToken:
+        """A ``Bearer`` token the cache does not hold, validated; refused if DPoP-bound.
+        (:meth:`_validate`'s work, inline: one coroutine less on every first sight.)"""
+        policy = None
+        try:
+            # One policy: the validator refuses another issuer before any key lookup itself.
+            policy = self._only_policy or self._policy_for(token)
+            access = await self._config.validator.validate_access_token(token, policy)
+            if access.jkt is not None:
+                refuse_downgrade(access)
+        except AccessTokenValidationError as exc:
+            error = _refusal(exc, policy)
+            self._challenge(error)
+            raise error from exc
+        except BearerError as exc:
+            self._challenge(exc)
+            raise
+        return access
+
+    async def _with_proof(self, scope: Scope, presented: Presented) -> AccessToken:
+        try:
+            return await self._dpop.with_proof(scope, presented, self._validate, self._cached)
+        except BearerError as exc:
+            self._challenge(exc)
+            raise
+
+    def _challenge(self, exc: BearerError) -> None:
+        """Name this config's realm, metadata URL and DPoP scheme in a refusal's challenge."""
+        self._dpop.challenge(exc)
+        exc.set_realm(self._realm, self._metadata_url)
 
     async def _user(
         self, access: AccessToken, connection: ASGIConnection[Any, Any, Any, Any]
@@ -223,20 +272,13 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
         return None if only is None else self._config.validator.cached_access_token(token, only)
 
     async def _validate(self, token: str) -> AccessToken:
-        validator = self._config.validator
-        only = self._only_policy
+        """The token validated under its issuer's policy (a DPoP request's token)."""
         policy = None
         try:
-            # One policy: the validator refuses another issuer before any key lookup itself.
-            policy = only or self._policy_for(token)
-            return await validator.validate_access_token(token, policy)
+            policy = self._only_policy or self._policy_for(token)
+            return await self._config.validator.validate_access_token(token, policy)
         except AccessTokenValidationError as exc:
-            if exc.reason == "scope" and policy is not None:
-                raise insufficient(policy.required_scopes) from exc
-            if _keys_unreachable(exc):
-                description = "The keys that verify access tokens cannot be fetched right now."
-                raise BearerError("jwks_unavailable", description) from exc
-            raise invalid(exc.reason) from exc
+            raise _refusal(exc, policy) from exc
 
     def _policy_for(self, token: str) -> AccessTokenPolicy:
         iss = _unverified_issuer(token)
@@ -246,6 +288,17 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
             _log_rejection(None, "iss", "the token's issuer matches no policy")
             raise AccessTokenValidationError("iss", "the token's issuer matches no policy")
         return policy
+
+
+def _refusal(exc: AccessTokenValidationError, policy: AccessTokenPolicy | None) -> BearerError:
+    """The answer to a refused token: 403 for a missing scope, 503 when the keys cannot be
+    fetched, else 401 ``invalid_token``."""
+    if exc.reason == "scope" and policy is not None:
+        return insufficient(policy.required_scopes)
+    if _keys_unreachable(exc):
+        description = "The keys that verify access tokens cannot be fetched right now."
+        return BearerError("jwks_unavailable", description)
+    return invalid(exc.reason)
 
 
 def templated_policy(policies: Sequence[AccessTokenPolicy], iss: str) -> AccessTokenPolicy | None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from rpkit.access_token import AccessToken
     from rpkit.litestar.bearer import OIDCBearerAuth
 
-__all__ = ["DPOP_MODES", "DPoPGate", "DPoPMode", "Presented", "openapi_scheme"]
+__all__ = ["DPOP_MODES", "DPoPGate", "DPoPMode", "Presented", "openapi_scheme", "refuse_downgrade"]
 
 DPoPMode = Literal["off", "allowed", "required"]
 DPOP_MODES: Final = ("off", "allowed", "required")
@@ -86,56 +86,30 @@ class DPoPGate:
         self._algs = " ".join(self._policy.algorithms)
         self._verifier: DPoPVerifier | None = None
 
-    def authenticate(
+    async def with_proof(
         self,
         scope: Scope,
+        presented: Presented,
         validate: Callable[[str], Awaitable[AccessToken]],
         cached: Callable[[str], AccessToken | None],
-    ) -> AccessToken | Awaitable[AccessToken]:
-        """The request's access token, as ``cached`` has it (a token the verified-token cache
-        holds and may still use) or else validated by ``validate`` and, for ``DPoP``, bound to
-        a valid proof for this request, cached or not.
-
-        Returns the token itself when nothing needs awaiting (a ``Bearer`` request whose token
-        the cache holds: the common case, without a coroutine), else an awaitable of it.
+    ) -> AccessToken:
+        """The access token of a ``DPoP`` request: its proof checked first (a bad proof costs
+        no key lookup), the token as ``cached`` has it or else validated by ``validate``, then
+        bound to the proof's key and the proof recorded against replay, cached or not.
 
         Raises:
-            BearerError: refused; the challenge names DPoP when it is on. (Raised by the
-                awaitable for what is only known after awaiting.)
+            BearerError: refused; the challenge names DPoP.
         """
         try:
-            presented = self.credentials(scope)
-            checked = None if presented.scheme == "Bearer" else self._check(scope, presented)
+            checked = self._check(scope, presented)
             access = cached(presented.token)
-            if access is not None and checked is None:
-                if access.jkt is not None:
-                    _refuse_downgrade(access)
-                return access
-        except BearerError as exc:
-            self.challenge(exc)
-            raise
-        return self._validated(presented, checked, validate, access)
-
-    async def _validated(
-        self,
-        presented: Presented,
-        checked: tuple[DPoPVerifier, DPoPProof] | None,
-        validate: Callable[[str], Awaitable[AccessToken]],
-        access: AccessToken | None,
-    ) -> AccessToken:
-        """:meth:`authenticate` past the cache: the token validated unless cached, then
-        confirmed against the DPoP proof, or refused as a downgrade for ``Bearer``."""
-        try:
             if access is None:
                 try:
                     access = await validate(presented.token)
                 except BearerError as exc:
                     exc.dpop_scheme(presented.scheme)
                     raise
-            if checked is None:
-                _refuse_downgrade(access)
-            else:
-                await self._confirm(checked, access)
+            await self._confirm(checked, access)
         except BearerError as exc:
             self.challenge(exc)
             raise
@@ -186,10 +160,8 @@ class DPoPGate:
         # tuple.__new__ straight: what Presented(...) does, without NamedTuple's Python __new__
         return tuple.__new__(Presented, (used, token, proofs))
 
-    def _check(self, scope: Scope, presented: Presented) -> tuple[DPoPVerifier, DPoPProof] | None:
-        """The checks of the proof alone, before the token is validated (none for Bearer)."""
-        if presented.scheme != "DPoP":
-            return None
+    def _check(self, scope: Scope, presented: Presented) -> tuple[DPoPVerifier, DPoPProof]:
+        """The checks of the proof alone, before the token is validated."""
         verifier = self._verifier_for(scope)
         try:
             # raw_path: the target as the client sent (and signed) it; path is percent-decoded
@@ -264,8 +236,12 @@ def _host(scope: Scope) -> str | None:
     return host if port is None else f"{host}:{port}"
 
 
-def _refuse_downgrade(access: AccessToken) -> None:
-    """RFC 9449 §7.2: a DPoP-bound token sent as ``Bearer`` is refused, whatever the mode."""
+def refuse_downgrade(access: AccessToken) -> None:
+    """RFC 9449 §7.2: a DPoP-bound token sent as ``Bearer`` is refused, whatever the mode.
+
+    Raises:
+        BearerError: ``access`` is DPoP-bound (has a ``cnf.jkt``).
+    """
     if access.jkt is not None:
         error = DPoPProofError("bound_bearer", "a DPoP-bound token sent as Bearer")
         raise _refusal(error, access.iss) from error
