@@ -114,6 +114,17 @@ class LogoutToken(msgspec.Struct, frozen=True, kw_only=True):
     exp: int
 
 
+class _Unverified(NamedTuple):
+    """An access token past the checks that precede its key lookup (its issuer's included)."""
+
+    compact: Compact
+    claims: dict[str, Any]
+    flat: bool
+    """The claims are :meth:`~rpkit._jwt.Compact.flat_claims`' flat decoding."""
+    iss: str
+    """The ``iss``, as :func:`~rpkit.access_token.accepted_issuer` accepted it."""
+
+
 class TokenValidator:
     """Validates ID, access, logout and UserInfo JWTs with keys from one :class:`JWKSCache`.
 
@@ -210,10 +221,10 @@ class TokenValidator:
         cache = self._access_cache
         digest = None if cache is None else cache.key(token, policy)
         if cache is None or digest is None:  # off, or refused before any decoding
-            compact, claims, flat, key = self._unverified_access(token, policy)
+            unverified, key = self._unverified_access(token, policy)
             if key is None:
-                key = await self._access_key(compact, policy)
-            return self._verified_access(compact, claims, flat, key, policy, now=self._clock())[0]
+                key = await self._access_key(unverified.compact, policy)
+            return self._verified_access(unverified, key, policy, self._clock())[0]
         now = self._clock()
         cached = cache.get(digest, policy, now)
         if cached is not None:
@@ -230,19 +241,19 @@ class TokenValidator:
             cached = cache.get(digest, policy, now)
             if cached is not None:
                 return cached
-        compact, claims, flat, key = self._unverified_access(token, policy)
+        unverified, key = self._unverified_access(token, policy)
         if key is not None:
             # The steady state: the key is at hand, so nothing from the loop's check to the
             # cache's put awaits, and no other task can start on these bytes meanwhile.
-            access, nbf = self._verified_access(compact, claims, flat, key, policy, now=now)
+            access, nbf = self._verified_access(unverified, key, policy, now)
             cache.put(digest, access, policy, key, nbf, now=now)
             return access
         cache.take_off(digest)  # no await since the loop's check: this task alone validates
         refusal = None
         try:
-            key = await self._access_key(compact, policy)
+            key = await self._access_key(unverified.compact, policy)
             now = self._clock()
-            access, nbf = self._verified_access(compact, claims, flat, key, policy, now=now)
+            access, nbf = self._verified_access(unverified, key, policy, now)
         except AccessTokenValidationError as exc:
             refusal = exc
             raise
@@ -254,12 +265,11 @@ class TokenValidator:
 
     def _unverified_access(
         self, token: str, policy: AccessTokenPolicy
-    ) -> tuple[Compact, dict[str, Any], bool, VerificationKey | None]:
+    ) -> tuple[_Unverified, VerificationKey | None]:
         """The checks before the key lookup: the token split and decoded, ``alg`` and ``typ``
         accepted, and its unverified ``iss`` one of the policy's, so a token of another issuer
         never costs a key lookup or a JWKS fetch (nothing else is read from the payload before
-        the signature verifies). Returns the token, its claims, whether they are flat
-        (:meth:`~rpkit._jwt.Compact.flat_claims`) and the key when the fresh cached set already
+        the signature verifies). Returns them, and the key when the fresh cached set already
         has it (else None: then :meth:`_access_key`)."""
         try:
             compact = parse_compact(token)
@@ -268,14 +278,15 @@ class TokenValidator:
                 raise Rejected("alg", f"algorithm {show(alg)} is not accepted")
             check_type(compact.header, policy.accepted_types)
             claims, flat = compact.flat_claims()
-            accepted_issuer(claims, policy)
+            iss = accepted_issuer(claims, policy)
             try:
                 key = self._jwks.cached_key(policy.jwks_uri, compact.header, alg)
             except JWKSError as exc:
                 raise Rejected("key", exc.detail) from exc
         except Rejected as exc:
             raise _access_rejection(exc, policy) from exc.__cause__
-        return compact, claims, flat, key
+        # tuple.__new__ straight: what _Unverified(...) does, without NamedTuple's Python __new__
+        return tuple.__new__(_Unverified, (compact, claims, flat, iss)), key
 
     async def _access_key(self, compact: Compact, policy: AccessTokenPolicy) -> VerificationKey:
         """The verification key from :meth:`JWKSCache.key_for`, which may fetch the set."""
@@ -287,18 +298,18 @@ class TokenValidator:
 
     @staticmethod
     def _verified_access(
-        compact: Compact,
-        claims: dict[str, Any],
-        flat: bool,
+        unverified: _Unverified,
         key: VerificationKey,
         policy: AccessTokenPolicy,
-        *,
         now: float,
     ) -> tuple[AccessToken, int | None]:
         """The signature and then every claim check; the token and its ``nbf`` (or None)."""
+        compact, claims, flat, iss = unverified
         try:
             compact.verify(key)
-            return accept_claims(claims, policy, now, compact.header, owned=True, flat=flat)
+            return accept_claims(
+                claims, policy, now, compact.header, owned=True, flat=flat, iss=iss
+            )
         except Rejected as exc:
             raise _access_rejection(exc, policy) from exc.__cause__
 

@@ -200,6 +200,45 @@ async def test_flat_claims_are_deeply_read_only_and_equal_what_was_signed(
         access.claims["roles"] = ()  # type: ignore[index]
 
 
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"aud": [API, 3]}, "aud"),
+        ({"aud": [API, ""]}, "aud"),
+        ({"aud": []}, "aud"),
+        ({"aud": ["https://other.example"]}, "aud"),
+        ({"sub": "x" * 256}, "sub"),
+        ({"sub": ""}, "sub"),
+        ({"sub": 7}, "sub"),
+        ({"client_id": 5}, "malformed"),
+    ],
+    ids=repr,
+)
+async def test_flat_claims_take_every_claim_check(
+    fake_op: FakeOP, validator: TokenValidator, claims: dict[str, Any], reason: str
+) -> None:
+    """The first-sight lane's shortcuts for flat claims (arrays as tuples, the common shapes
+    of sub, aud and client_id checked inline) refuse what the general checks refuse."""
+    token = mint(fake_op, claims)
+    assert _jwt.parse_compact(token).flat_claims()[1]  # the lane under test
+
+    with pytest.raises(AccessTokenValidationError) as caught:
+        await validator.validate_access_token(token, policy_for(fake_op))
+
+    assert caught.value.reason == reason
+
+
+async def test_flat_claims_with_several_audiences_are_accepted(
+    fake_op: FakeOP, validator: TokenValidator
+) -> None:
+    token = mint(fake_op, {"aud": ["https://other.example", API]})
+
+    access = await validator.validate_access_token(token, policy_for(fake_op))
+
+    assert access.aud == ("https://other.example", API)
+    assert access.client_id == DEFAULT_CLIENT_ID
+
+
 async def test_nested_claims_take_the_general_decoder_and_are_frozen_all_the_way_down(
     fake_op: FakeOP, validator: TokenValidator
 ) -> None:
