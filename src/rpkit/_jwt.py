@@ -115,9 +115,14 @@ class Compact(NamedTuple):
     header: Mapping[str, Any]
     """Read-only (shared by every token with the same header segment)."""
     alg: str
-    signing_input: bytes
+    header_segment: bytes
     payload_segment: bytes
     signature: bytes
+
+    @property
+    def signing_input(self) -> bytes:
+        """What the signature covers: the header and payload segments joined by a dot."""
+        return self.header_segment + b"." + self.payload_segment
 
     def verify(self, key: VerificationKey) -> None:
         """Check the signature with an asymmetric ``key`` under :attr:`alg`.
@@ -134,9 +139,14 @@ class Compact(NamedTuple):
                 sha, digest_info = rsa
                 public: Any = key.public_key  # an RSAKey: key_for matched it to the RS* alg
                 signature = self.signature
+                # The signing input hashed in three updates rather than joined first: no copy
+                # of it (a 600-byte allocation costs 0.2-0.6 µs on a busy server's cold cache).
+                hashed = sha(self.header_segment)
+                hashed.update(b".")
+                hashed.update(self.payload_segment)
                 if len(signature) != (public.key_size + 7) // 8 or (
                     public.recover_data_from_signature(signature, _PKCS1, None)
-                    != digest_info + sha(self.signing_input).digest()
+                    != digest_info + hashed.digest()
                 ):
                     raise Rejected("signature", "the signature does not verify")
                 return
@@ -253,11 +263,8 @@ def parse_compact(token: str) -> Compact:
         )
     except binascii.Error as exc:
         raise Rejected("malformed", "the signature is not valid base64url") from exc
-    signing_input = raw[: len(head) + 1 + len(payload)]
     # tuple.__new__ straight: what Compact(...) does, without NamedTuple's Python-level __new__
-    return tuple.__new__(
-        Compact, (header, header["alg"], signing_input, payload, decoded_signature)
-    )
+    return tuple.__new__(Compact, (header, header["alg"], head, payload, decoded_signature))
 
 
 _HEADERS: dict[bytes, Any] = {}
