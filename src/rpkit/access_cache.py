@@ -123,11 +123,17 @@ class VerifiedTokenCache:
             return None
         return hashlib.sha256(token.encode()).digest(), id(policy)
 
-    def find(self, token: str, policy: AccessTokenPolicy, now: float) -> AccessToken | None:
-        """:meth:`get` of ``token``'s :meth:`key`, in one call (the bearer middleware's lookup)."""
-        if type(token) is not str or not token or len(token) > MAX_TOKEN_LENGTH:
+    def find(self, token: str | bytes, policy: AccessTokenPolicy, now: float) -> AccessToken | None:
+        """:meth:`get` of ``token``'s :meth:`key`, in one call (the bearer middleware's lookup).
+        ``token`` may be the bytes a header carried: those of a token the validator accepted
+        (ASCII, so the same as its text's UTF-8) hash to its key; others are not cached."""
+        if type(token) is str:
+            token = token.encode()
+        elif type(token) is not bytes:
             return None
-        return self.get((hashlib.sha256(token.encode()).digest(), id(policy)), policy, now)
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        return self.get((hashlib.sha256(token).digest(), id(policy)), policy, now)
 
     def get(self, key: CacheKey, policy: AccessTokenPolicy, now: float) -> AccessToken | None:
         """The cached token for ``key`` if it may still be used at ``now``; otherwise None, and

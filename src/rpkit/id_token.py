@@ -313,11 +313,13 @@ class TokenValidator:
         except Rejected as exc:
             raise _access_rejection(exc, policy) from exc.__cause__
 
-    def cached_access_token(self, token: str, policy: AccessTokenPolicy) -> AccessToken | None:
-        """``token`` from the verified-token cache, when this validator already accepted these
-        exact bytes under this very ``policy`` and every per-use check of
-        :meth:`validate_access_token`'s cache hit passes now; otherwise None (then validate it).
-        Never verifies, fetches or logs."""
+    def cached_access_token(
+        self, token: str | bytes, policy: AccessTokenPolicy
+    ) -> AccessToken | None:
+        """``token`` (as text, or its bytes as a header carried them) from the verified-token
+        cache, when this validator already accepted these exact bytes under this very ``policy``
+        and every per-use check of :meth:`validate_access_token`'s cache hit passes now;
+        otherwise None (then validate it). Never verifies, fetches or logs."""
         cache = self._access_cache
         return None if cache is None else cache.find(token, policy, self._clock())
 

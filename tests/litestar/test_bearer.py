@@ -19,12 +19,15 @@ from litestar.middleware._utils import should_bypass_middleware
 from litestar.testing import AsyncTestClient
 from structlog.testing import capture_logs
 
+from rpkit import _jwt
 from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.errors import ConfigurationError
+from rpkit.id_token import TokenValidator
 from rpkit.litestar._bearer_middleware import OIDCBearerMiddleware
 from rpkit.litestar.bearer import BearerError, OIDCBearerAuth, requires_scopes
 from rpkit.testing import DEFAULT_CLIENT_ID, Canned, FakeOP, FakeOPTransport, Tamper
 from rpkit.testing.server import ServerThread, bind_loopback
+from tests.core.test_access_token_cache import CountingVerifier
 
 API = "https://api.rpkit.test"
 REALM = "orders-api"
@@ -138,6 +141,41 @@ async def test_a_valid_token_is_accepted_and_becomes_user_and_auth(fake_op: Fake
         "user_is_token": True,
         "user": None,
     }
+
+
+async def test_a_token_seen_again_is_served_from_the_cache_without_a_second_verification(
+    fake_op: FakeOP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The middleware looks the header's bytes up in the verified-token cache: the same token
+    again (any spelling of the scheme) is not verified again; other bytes, such as the token
+    followed by a non-ASCII byte, are not taken for it."""
+    verifications = CountingVerifier(_jwt.Compact.verify)
+    monkeypatch.setattr(_jwt.Compact, "verify", verifications)
+    validations: list[str] = []
+    validate = TokenValidator.validate_access_token
+
+    async def counted(self: TokenValidator, token: str, policy: AccessTokenPolicy) -> AccessToken:
+        validations.append(token)
+        return await validate(self, token, policy)
+
+    monkeypatch.setattr(TokenValidator, "validate_access_token", counted)
+    token = mint(fake_op)
+    async with api(fake_op) as client:
+        first = await client.get("/me", headers=bearer(token))
+        again = await client.get("/me", headers={"Authorization": f"bEaReR  {token} "})
+        suffixed = await client.get(
+            "/me", headers=[(b"authorization", b"Bearer " + token.encode() + b"\xe9")]
+        )
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json()["sub"] == "alice"
+    assert verifications.calls == 1
+    # the cached token was not validated again; the suffixed one was (and refused)
+    assert len(validations) == 2
+    assert validations[0] == token
+    assert validations[1] != token
+    assert validations[1].startswith(token)
+    assert_invalid_token(suffixed, token)
 
 
 async def test_the_scheme_name_is_case_insensitive(fake_op: FakeOP) -> None:

@@ -211,7 +211,7 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
             presented = self._dpop.credentials(scope)
             if presented.scheme == "DPoP":
                 return self._with_proof(scope, presented)
-            access = self._cached(presented.token)
+            access = self._cached(presented.raw_token)
             if access is None:
                 return self._validated(presented.token)
             if access.jkt is not None:
@@ -264,7 +264,7 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
             raise invalid("user")
         return user
 
-    def _cached(self, token: str) -> AccessToken | None:
+    def _cached(self, token: str | bytes) -> AccessToken | None:
         """With one policy, the token from the verified-token cache when that policy already
         accepted it (the one the issuer lookup would pick) and it may still be used; None
         otherwise (then :meth:`_validate`, which looks in the cache of the policy it picks)."""

@@ -65,12 +65,19 @@ _BINDING: Final = {
 
 
 class Presented(NamedTuple):
-    """The credentials of a request: the scheme (``Bearer`` or ``DPoP``), the access token and
-    the values of its ``DPoP`` headers."""
+    """The credentials of a request: the scheme (``Bearer`` or ``DPoP``), the access token as
+    sent (header bytes) and the values of its ``DPoP`` headers."""
 
     scheme: str
-    token: str
+    raw_token: bytes
+    """The token's bytes, which the verified-token cache hashes as they are: a cached token
+    needs no text copy of itself."""
     proofs: tuple[str, ...]
+
+    @property
+    def token(self) -> str:
+        """The token as text (each header byte one character, as ASGI headers are read)."""
+        return self.raw_token.decode("latin-1")
 
 
 class DPoPGate:
@@ -140,16 +147,18 @@ class DPoPGate:
                 proofs = (*proofs, value.decode("latin-1"))
         if found is None:
             raise missing()
-        scheme, _, credentials = found.decode("latin-1").partition(" ")
-        scheme = "bearer" if scheme == "Bearer" else scheme.lower()  # case-insensitive
-        if scheme == "bearer" and self._mode != "required":
+        # Bytes throughout: no latin-1 character lower-cases to ASCII, so the scheme compares
+        # as the decoded text would.
+        scheme, _, credentials = found.partition(b" ")
+        scheme = b"bearer" if scheme == b"Bearer" else scheme.lower()  # case-insensitive
+        if scheme == b"bearer" and self._mode != "required":
             used = "Bearer"
-        elif scheme == "dpop" and self._mode != "off":
+        elif scheme == b"dpop" and self._mode != "off":
             used = "DPoP"
         else:
             raise missing()  # another scheme is "no credentials", not a bad token
-        token = credentials.strip(" ")
-        if "," in token:
+        token = credentials.strip(b" ")
+        if b"," in token:
             # Two Authorization headers joined by a proxy or client ("Bearer a, Bearer b"): a
             # comma is not in RFC 6750's b64token, so this is two credentials, not one token.
             raise BearerError("access_token_ambiguous", "Send one Authorization header.")
