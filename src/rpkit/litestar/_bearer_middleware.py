@@ -87,12 +87,12 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
     """Authenticates each request by its bearer access token; made by
     :class:`~rpkit.litestar.bearer.OIDCBearerAuth`.
 
-    Per request: one pass over the raw headers (no ``Headers`` object); with a single policy,
-    a lookup in the verified-token cache (a token that policy already accepted needs nothing
-    else); otherwise, with several policies, the one picked by the unverified ``iss`` (one dict
-    lookup), and one :meth:`~rpkit.id_token.TokenValidator.validate_access_token` call against
-    the warm key cache, which refuses a foreign ``iss`` before it looks up a key; no log line
-    on success.
+    Per request: one pass over the raw headers (no ``Headers`` object, no text copy of the
+    token); with a single policy, a lookup of the header's bytes in the verified-token cache (a
+    token that policy already accepted needs nothing else, and no coroutine); otherwise, with
+    several policies, the one picked by the unverified ``iss`` (one dict lookup), and one
+    :meth:`~rpkit.id_token.TokenValidator.validate_access_token` call against the warm key
+    cache, which refuses a foreign ``iss`` before it looks up a key; no log line on success.
     """
 
     __slots__ = (

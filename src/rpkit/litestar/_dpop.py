@@ -1,14 +1,16 @@
 """DPoP for :class:`~rpkit.litestar.bearer.OIDCBearerAuth`: reading ``Authorization: DPoP`` and
 the ``DPoP`` proof header, checking the proof on every request, and refusing downgrades.
 
-:class:`DPoPGate` wraps the middleware's token validation. A ``DPoP`` request has its proof
+:class:`DPoPGate` reads every request's credentials and takes the ``DPoP`` requests past
+them (the middleware takes ``Bearer`` ones itself). A ``DPoP`` request has its proof
 checked before the token is validated (RFC 9449 §4.3: a bad proof costs no key lookup), then the
 token's ``cnf.jkt`` is compared with the proof key and the proof's ``jti`` recorded in the
 replay store (:meth:`rpkit.dpop_verify.DPoPVerifier.confirm`). This happens on every request,
 after the verified-token cache has answered: the cache remembers a token's signature and
 claims, never its proof. A DPoP-bound token presented as ``Bearer`` is refused whatever the
-mode (§7.2). Refusals are :class:`~rpkit.litestar._challenge.BearerError` with a ``DPoP``
-challenge carrying ``algs`` (§7.1) when DPoP is on.
+mode (§7.2; :func:`refuse_downgrade`, which the middleware calls). Refusals are
+:class:`~rpkit.litestar._challenge.BearerError` with a ``DPoP`` challenge carrying ``algs``
+(§7.1) when DPoP is on.
 """
 
 from __future__ import annotations
