@@ -116,24 +116,23 @@ class VerifiedTokenCache:
         self._entries.clear()
 
     @staticmethod
-    def key(token: str, policy: AccessTokenPolicy) -> CacheKey | None:
+    def key(token: str | bytes, policy: AccessTokenPolicy) -> CacheKey | None:
         """The cache key of ``token`` under ``policy``; None for input the validator refuses
-        before decoding (not a string, empty or too long), which is never hashed."""
-        if type(token) is not str or not token or len(token) > MAX_TOKEN_LENGTH:
-            return None
-        return hashlib.sha256(token.encode()).digest(), id(policy)
-
-    def find(self, token: str | bytes, policy: AccessTokenPolicy, now: float) -> AccessToken | None:
-        """:meth:`get` of ``token``'s :meth:`key`, in one call (the bearer middleware's lookup).
-        ``token`` may be the bytes a header carried: those of a token the validator accepted
-        (ASCII, so the same as its text's UTF-8) hash to its key; others are not cached."""
+        before decoding (not a string, empty or too long), which is never hashed. ``token`` may
+        be the bytes a header carried: those of a token the validator accepted (ASCII, so the
+        same as its text's UTF-8) hash to its key."""
         if type(token) is str:
             token = token.encode()
         elif type(token) is not bytes:
             return None
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
-        return self.get((hashlib.sha256(token).digest(), id(policy)), policy, now)
+        return hashlib.sha256(token).digest(), id(policy)
+
+    def find(self, token: str | bytes, policy: AccessTokenPolicy, now: float) -> AccessToken | None:
+        """:meth:`get` of ``token``'s :meth:`key` (the bearer middleware's lookup)."""
+        key = self.key(token, policy)
+        return None if key is None else self.get(key, policy, now)
 
     def get(self, key: CacheKey, policy: AccessTokenPolicy, now: float) -> AccessToken | None:
         """The cached token for ``key`` if it may still be used at ``now``; otherwise None, and

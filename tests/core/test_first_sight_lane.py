@@ -217,8 +217,8 @@ async def test_flat_claims_are_deeply_read_only_and_equal_what_was_signed(
 async def test_flat_claims_take_every_claim_check(
     fake_op: FakeOP, validator: TokenValidator, claims: dict[str, Any], reason: str
 ) -> None:
-    """The first-sight lane's shortcuts for flat claims (arrays as tuples, the common shapes
-    of sub, aud and client_id checked inline) refuse what the general checks refuse."""
+    """The first-sight lane's flat claims (arrays decoded as tuples, not lists) are refused
+    wherever the general checks refuse them."""
     token = mint(fake_op, claims)
     assert _jwt.parse_compact(token).flat_claims()[1]  # the lane under test
 

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar, Request, Response, get
-from litestar.middleware._utils import should_bypass_middleware
 from litestar.testing import AsyncTestClient
 from structlog.testing import capture_logs
 
@@ -23,7 +22,6 @@ from rpkit import _jwt
 from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.errors import ConfigurationError
 from rpkit.id_token import TokenValidator
-from rpkit.litestar._bearer_middleware import OIDCBearerMiddleware
 from rpkit.litestar.bearer import BearerError, OIDCBearerAuth, requires_scopes
 from rpkit.testing import DEFAULT_CLIENT_ID, Canned, FakeOP, FakeOPTransport, Tamper
 from rpkit.testing.server import ServerThread, bind_loopback
@@ -449,61 +447,6 @@ async def test_excluded_routes_and_preflights_need_no_token(fake_op: FakeOP) -> 
     assert by_opt.status_code == 200
     assert preflight.status_code == 204
     assert schema.status_code == 200
-
-
-async def _no_app(scope: Any, receive: Any, send: Any) -> None:
-    raise AssertionError
-
-
-class _Handler:
-    def __init__(self, opt: dict[str, Any], *, is_mount: bool) -> None:
-        self.opt, self.is_mount = opt, is_mount
-
-
-@pytest.mark.parametrize(
-    "exclude", [None, "^/public/", ["^/schema", "health$"], "(?=/pub)", "/admin"], ids=str
-)
-@pytest.mark.parametrize("methods", [None, ["OPTIONS", "HEAD"], []], ids=str)
-def test_the_middleware_skips_exactly_what_litestar_would_skip(
-    fake_op: FakeOP, exclude: str | list[str] | None, methods: list[Any] | None
-) -> None:
-    """The middleware's own exclusion check answers as Litestar's ``should_bypass_middleware``
-    over every combination of scope type, ``opt`` key, method, path, mount and raw path."""
-    auth = OIDCBearerAuth(policies=[policy_for(fake_op)], http=httpx.AsyncClient())
-    middleware = OIDCBearerMiddleware(_no_app, auth, exclude=exclude, exclude_http_methods=methods)
-    handlers = [
-        None,
-        _Handler({}, is_mount=False),
-        _Handler({"exclude_from_auth": True}, is_mount=False),
-        _Handler({"exclude_from_auth": 0}, is_mount=False),
-        _Handler({}, is_mount=True),
-    ]
-    paths = [
-        ("/public/a", b"/public/a"),
-        ("/admin", b"/x/admin"),
-        ("/me", b"/public/%6de"),
-        ("", b""),
-    ]
-    compared = 0
-    for kind in ("http", "websocket", "lifespan"):
-        for handler in handlers:
-            for method in ("GET", "OPTIONS", "HEAD", None):
-                for path, raw_path in paths:
-                    scope: dict[str, Any] = {"type": kind, "path": path, "raw_path": raw_path}
-                    if handler is not None:
-                        scope["route_handler"] = handler
-                    if method is not None:
-                        scope["method"] = method
-                    expected = should_bypass_middleware(
-                        exclude_http_methods=middleware.exclude_http_methods,
-                        exclude_opt_key=middleware.exclude_opt_key,
-                        exclude_path_pattern=middleware.exclude,
-                        scope=scope,  # type: ignore[arg-type]
-                        scopes=middleware.scopes,
-                    )
-                    assert middleware._bypassed(scope) is expected, scope  # type: ignore[arg-type]
-                    compared += 1
-    assert compared == 3 * 5 * 4 * 4
 
 
 async def test_the_openapi_schema_declares_the_bearer_scheme(fake_op: FakeOP) -> None:
