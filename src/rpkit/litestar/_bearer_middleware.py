@@ -201,8 +201,7 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
             access = self._cached(presented.raw_token)
             if access is None:
                 return self._validated(presented.token)
-            if access.jkt is not None:
-                refuse_downgrade(access)
+            refuse_downgrade(access)
         except BearerError as exc:
             self._challenge(exc)
             raise
@@ -212,8 +211,7 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
         """A ``Bearer`` token the cache does not hold, validated; refused if DPoP-bound."""
         try:
             access = await self._validate(token)
-            if access.jkt is not None:
-                refuse_downgrade(access)
+            refuse_downgrade(access)
         except BearerError as exc:
             self._challenge(exc)
             raise
