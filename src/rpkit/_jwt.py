@@ -225,20 +225,21 @@ def _json_object(payload: bytes) -> dict[str, Any]:
     return claims
 
 
-def parse_compact(token: str) -> Compact:
-    """Split and decode a compact JWS; refuse JWE, unknown ``crit`` and malformed input.
+def parse_compact(token: str | bytes) -> Compact:
+    """Split and decode a compact JWS (text, or the bytes a header carried); refuse JWE,
+    unknown ``crit`` and malformed input.
 
     Raises:
         Rejected: ``jwe`` for a five-part token, ``crit`` for any ``crit`` header (rpkit
             understands no JWS extension), ``malformed`` for anything else that is not a
             compact JWS with a string ``alg``.
     """
-    if type(token) is not str or not token or len(token) > MAX_TOKEN_LENGTH:
+    kind = type(token)
+    if (kind is not str and kind is not bytes) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise Rejected("malformed", "the token is not a string of acceptable length")
-    try:
-        raw = token.encode("ascii")
-    except UnicodeEncodeError as exc:
-        raise Rejected("malformed", "the token contains non-ASCII characters") from exc
+    if not token.isascii():  # O(1) for text; one fast pass over bytes
+        raise Rejected("malformed", "the token contains non-ASCII characters")
+    raw = token.encode("ascii") if isinstance(token, str) else token
     parts = raw.split(b".", 4)  # at most five parts, however many dots were sent
     if len(parts) != 3:
         if len(parts) == 5 and b"." not in parts[4]:

@@ -130,7 +130,7 @@ class VerifiedTokenCache:
         return hashlib.sha256(token).digest(), id(policy)
 
     def find(self, token: str | bytes, policy: AccessTokenPolicy, now: float) -> AccessToken | None:
-        """:meth:`get` of ``token``'s :meth:`key` (the bearer middleware's lookup)."""
+        """:meth:`get` of ``token``'s :meth:`key`."""
         key = self.key(token, policy)
         return None if key is None else self.get(key, policy, now)
 
@@ -185,6 +185,10 @@ class VerifiedTokenCache:
         if flight is _PENDING:
             flight = self._flights[key] = Flight()
         return flight
+
+    def in_flight(self, key: CacheKey) -> bool:
+        """Whether another task is validating ``key`` (then :meth:`flight` and :meth:`wait`)."""
+        return key in self._flights
 
     def take_off(self, key: CacheKey) -> None:
         """Mark ``key`` as being validated by the calling task, until it calls :meth:`land`."""

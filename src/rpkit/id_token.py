@@ -205,8 +205,11 @@ class TokenValidator:
             kind = RefreshContinuityError if exc.continuity else IDTokenValidationError
             raise _rejection(exc, kind, **_bound(config)) from exc.__cause__
 
-    async def validate_access_token(self, token: str, policy: AccessTokenPolicy) -> AccessToken:
-        """Validate a bearer access token for an API.
+    async def validate_access_token(
+        self, token: str | bytes, policy: AccessTokenPolicy
+    ) -> AccessToken:
+        """Validate a bearer access token for an API (``token`` as text, or the ASCII bytes a
+        header carried).
 
         A token this validator already accepted under the same ``policy`` object comes from
         the verified-token cache (:mod:`rpkit.access_cache`) without a second signature
@@ -218,6 +221,51 @@ class TokenValidator:
             AccessTokenValidationError: ``reason="scope"`` when a required scope is missing
                 (answer 403), any other reason for an invalid token (answer 401).
         """
+        access = self.validate_access_token_now(token, policy)
+        return access if access is not None else await self.wait_for_access_token(token, policy)
+
+    def validate_access_token_now(
+        self, token: str | bytes, policy: AccessTokenPolicy
+    ) -> AccessToken | None:
+        """:meth:`validate_access_token` when it needs no wait: the token from the cache, or
+        verified with a key the fresh cached set already has (an API's steady state). None
+        when it would have to wait, for a key fetch or for another task verifying these very
+        bytes: then await :meth:`wait_for_access_token`. A caller that can skip a coroutine
+        this way (the bearer middleware) saves its cost on every request.
+
+        Raises:
+            AccessTokenValidationError: as :meth:`validate_access_token` (never for a token
+                it has not judged: a wait is None, not a refusal).
+        """
+        cache = self._access_cache
+        now = self._clock()
+        digest = None
+        if cache is not None and (digest := cache.key(token, policy)) is not None:
+            cached = cache.get(digest, policy, now)
+            if cached is not None:
+                return cached
+            if cache.in_flight(digest):
+                return None
+        unverified, key = self._unverified_access(token, policy)
+        if key is None:
+            return None
+        # From the cache's miss to its put nothing awaits, so no other task can start on
+        # these bytes meanwhile.
+        access, nbf = self._verified_access(unverified, key, policy, now)
+        if cache is not None and digest is not None:
+            cache.put(digest, access, policy, key, nbf, now=now)
+        return access
+
+    async def wait_for_access_token(
+        self, token: str | bytes, policy: AccessTokenPolicy
+    ) -> AccessToken:
+        """:meth:`validate_access_token` once :meth:`validate_access_token_now` returned None:
+        waits for the key (which may fetch the set) or for another task's verification of the
+        same bytes.
+
+        Raises:
+            AccessTokenValidationError: as :meth:`validate_access_token`.
+        """
         cache = self._access_cache
         digest = None if cache is None else cache.key(token, policy)
         if cache is None or digest is None:  # off, or refused before any decoding
@@ -225,10 +273,6 @@ class TokenValidator:
             if key is None:
                 key = await self._access_key(unverified.compact, policy)
             return self._verified_access(unverified, key, policy, self._clock())[0]
-        now = self._clock()
-        cached = cache.get(digest, policy, now)
-        if cached is not None:
-            return cached
         # Another task is verifying these very bytes: wait for it, and validate only if it
         # ended without keeping the token (cancelled, or past exp) and nobody else took over.
         while (flight := cache.flight(digest)) is not None:
@@ -237,21 +281,15 @@ class TokenValidator:
                 raise AccessTokenValidationError(refusal.reason, refusal.detail) from (
                     refusal.__cause__
                 )
-            now = self._clock()
-            cached = cache.get(digest, policy, now)
+            cached = cache.get(digest, policy, self._clock())
             if cached is not None:
                 return cached
         unverified, key = self._unverified_access(token, policy)
-        if key is not None:
-            # The steady state: the key is at hand, so nothing from the loop's check to the
-            # cache's put awaits, and no other task can start on these bytes meanwhile.
-            access, nbf = self._verified_access(unverified, key, policy, now)
-            cache.put(digest, access, policy, key, nbf, now=now)
-            return access
         cache.take_off(digest)  # no await since the loop's check: this task alone validates
         refusal = None
         try:
-            key = await self._access_key(unverified.compact, policy)
+            if key is None:
+                key = await self._access_key(unverified.compact, policy)
             now = self._clock()
             access, nbf = self._verified_access(unverified, key, policy, now)
         except AccessTokenValidationError as exc:
@@ -264,7 +302,7 @@ class TokenValidator:
         return access
 
     def _unverified_access(
-        self, token: str, policy: AccessTokenPolicy
+        self, token: str | bytes, policy: AccessTokenPolicy
     ) -> tuple[_Unverified, VerificationKey | None]:
         """The checks before the key lookup: the token split and decoded, ``alg`` and ``typ``
         accepted, and its unverified ``iss`` one of the policy's, so a token of another issuer

@@ -16,7 +16,7 @@ import pytest
 
 from rpkit import _jwt
 from rpkit.access_cache import VerifiedTokenCache
-from rpkit.access_token import AccessTokenPolicy
+from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.errors import AccessTokenValidationError, ConfigurationError
 from rpkit.id_token import TokenValidator
 from rpkit.jwks import JWKSCache
@@ -414,6 +414,70 @@ async def test_tasks_arriving_while_a_waiter_took_over_wait_for_it_and_none_hang
     assert {access.sub for access in results} == {"alice"}
     assert verifications.calls == 1
     assert leader.cancelled()
+
+
+async def test_validating_now_answers_only_what_needs_no_wait(
+    fake_op: FakeOP, validator: TokenValidator, jwks: JWKSCache, verifications: CountingVerifier
+):
+    """``validate_access_token_now`` (the bearer middleware's steady state, no coroutine):
+    None, and no request, while the key is not at hand; once it is, a new token is verified
+    and cached at once, and a refused one is refused at once."""
+    policy, first, second = policy_for(fake_op), mint(fake_op), mint(fake_op)
+
+    assert validator.validate_access_token_now(first, policy) is None
+    assert (jwks.fetches(policy.jwks_uri), verifications.calls) == (0, 0)
+    await validator.validate_access_token(first, policy)
+
+    access = validator.validate_access_token_now(second.encode(), policy)  # header bytes too
+
+    assert access is not None
+    assert access.sub == "alice"
+    assert verifications.calls == 2
+    assert validator.cached_access_token(second, policy) is access
+    forged = mint(fake_op, tamper=Tamper.BAD_SIGNATURE)
+    with pytest.raises(AccessTokenValidationError) as refused:
+        validator.validate_access_token_now(forged, policy)
+    assert refused.value.reason == "signature"
+    assert validator.cached_access_token(forged, policy) is None
+    assert jwks.fetches(policy.jwks_uri) == 1
+
+
+async def test_validating_now_leaves_bytes_another_task_is_verifying_to_that_task(
+    fake_op: FakeOP, verifications: CountingVerifier
+):
+    """The key is at hand, but another task suspended while verifying these very bytes:
+    ``validate_access_token_now`` leaves them to it (None) rather than verify them again."""
+    gate = Gate(fake_op.transport())
+    validator = TokenValidator(JWKSCache(httpx.AsyncClient(transport=gate)))
+    policy, token, other = policy_for(fake_op), mint(fake_op), mint(fake_op)
+
+    async def other_then_token_now() -> AccessToken | None:
+        await validator.validate_access_token(other, policy)  # selects the key
+        return validator.validate_access_token_now(token, policy)  # before the leader resumes
+
+    helper = asyncio.create_task(other_then_token_now())
+    await asyncio.sleep(0)  # waiting for the key set behind the gate, first in line
+    leader = asyncio.create_task(validator.validate_access_token(token, policy))
+    await asyncio.sleep(0)  # verifying ``token``, waiting for the same fetch, second in line
+    gate.open.set()
+
+    assert await asyncio.wait_for(helper, timeout=5) is None
+    assert (await leader).sub == "alice"
+    assert verifications.calls == 2  # ``other`` and ``token``, once each
+    assert validator.validate_access_token_now(token, policy) is await leader
+
+
+async def test_non_ascii_header_bytes_are_refused_as_malformed_before_any_key_lookup(
+    fake_op: FakeOP, validator: TokenValidator, jwks: JWKSCache
+):
+    policy = policy_for(fake_op)
+    token = mint(fake_op).encode() + b"\xe9"
+
+    with pytest.raises(AccessTokenValidationError) as refused:
+        validator.validate_access_token_now(token, policy)
+
+    assert refused.value.reason == "malformed"
+    assert jwks.fetches(policy.jwks_uri) == 0
 
 
 # -- the opt-out ---------------------------------------------------------------------------------

@@ -50,19 +50,19 @@ class _Issuer(msgspec.Struct):
 _decode_issuer = msgspec.json.Decoder(_Issuer).decode
 
 
-def _unverified_issuer(token: str) -> str:
+def _unverified_issuer(token: bytes) -> str:
     """The payload's ``iss``, read without verification, only to pick a policy.
 
     Raises:
         AccessTokenValidationError: ``malformed`` or ``jwe`` when it cannot be read.
     """
-    parts = token.split(".")
+    parts = token.split(b".")
     if len(parts) != 3:
         reason = "jwe" if len(parts) == 5 else "malformed"
         raise AccessTokenValidationError(reason, "the token is not a three-part compact JWS")
     payload = parts[1]
     try:
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        raw = base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4))
         # Only a string ``iss`` is used and nothing walks the value, so rpkit._json's nesting
         # bound (for code that recurses over decoded claims) is not needed here; msgspec bounds
         # its own recursion (RecursionError). ValueError: binascii, non-ASCII, not JSON.
@@ -186,10 +186,10 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=user, auth=access)
 
     def _authenticate(self, scope: Scope) -> AccessToken | Coroutine[Any, Any, AccessToken]:
-        """The request's access token: a ``Bearer`` token the verified-token cache holds at
-        once, without a coroutine (an API's steady state); otherwise a coroutine that validates
-        it (:meth:`_validated`) or, for ``DPoP``, checks its proof too
-        (:meth:`DPoPGate.with_proof`).
+        """The request's access token, without a coroutine when nothing needs a wait (an API's
+        steady state: a ``Bearer`` token from the verified-token cache, or verified with a key
+        at hand); otherwise a coroutine that waits for it (:meth:`_validated`) or, for
+        ``DPoP``, checks its proof too (:meth:`DPoPGate.with_proof`).
 
         Raises:
             BearerError: the request is refused (also raised by the coroutine).
@@ -198,17 +198,18 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
             presented = self._dpop.credentials(scope)
             if presented.scheme == "DPoP":
                 return self._with_proof(scope, presented)
-            access = self._cached(presented.raw_token)
+            access = self._now(presented.raw_token)
             if access is None:
-                return self._validated(presented.token)
+                return self._validated(presented.raw_token)
             refuse_downgrade(access)
         except BearerError as exc:
             self._challenge(exc)
             raise
         return access
 
-    async def _validated(self, token: str) -> AccessToken:
-        """A ``Bearer`` token the cache does not hold, validated; refused if DPoP-bound."""
+    async def _validated(self, token: bytes) -> AccessToken:
+        """A ``Bearer`` token that needs a wait (a key fetch, or another task verifying the
+        same bytes), validated; refused if DPoP-bound."""
         try:
             access = await self._validate(token)
             refuse_downgrade(access)
@@ -219,7 +220,7 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
 
     async def _with_proof(self, scope: Scope, presented: Presented) -> AccessToken:
         try:
-            return await self._dpop.with_proof(scope, presented, self._validate, self._cached)
+            return await self._dpop.with_proof(scope, presented, self._validate, self._now)
         except BearerError as exc:
             self._challenge(exc)
             raise
@@ -241,24 +242,29 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
             raise invalid("user")
         return user
 
-    def _cached(self, token: str | bytes) -> AccessToken | None:
-        """With one policy, the token from the verified-token cache when that policy already
-        accepted it (the one the issuer lookup would pick) and it may still be used; None
-        otherwise (then :meth:`_validate`, which looks in the cache of the policy it picks)."""
-        only = self._only_policy
-        return None if only is None else self._config.validator.cached_access_token(token, only)
-
-    async def _validate(self, token: str) -> AccessToken:
-        """The token validated under its issuer's policy."""
+    def _now(self, token: bytes) -> AccessToken | None:
+        """The token validated under its issuer's policy without waiting
+        (:meth:`~rpkit.id_token.TokenValidator.validate_access_token_now`); None when it must
+        wait (then :meth:`_validate`)."""
         policy = None
         try:
             # One policy: the validator refuses another issuer before any key lookup itself.
             policy = self._only_policy or self._policy_for(token)
-            return await self._config.validator.validate_access_token(token, policy)
+            return self._config.validator.validate_access_token_now(token, policy)
         except AccessTokenValidationError as exc:
             raise _refusal(exc, policy) from exc
 
-    def _policy_for(self, token: str) -> AccessTokenPolicy:
+    async def _validate(self, token: bytes) -> AccessToken:
+        """The token validated under its issuer's policy, once :meth:`_now` found it must
+        wait (:meth:`~rpkit.id_token.TokenValidator.wait_for_access_token`)."""
+        policy = None
+        try:
+            policy = self._only_policy or self._policy_for(token)
+            return await self._config.validator.wait_for_access_token(token, policy)
+        except AccessTokenValidationError as exc:
+            raise _refusal(exc, policy) from exc
+
+    def _policy_for(self, token: bytes) -> AccessTokenPolicy:
         iss = _unverified_issuer(token)
         policy = self._by_issuer.get(iss) or templated_policy(self._config.policies, iss)
         if policy is None:

@@ -99,25 +99,26 @@ class DPoPGate:
         self,
         scope: Scope,
         presented: Presented,
-        validate: Callable[[str], Awaitable[AccessToken]],
-        cached: Callable[[str], AccessToken | None],
+        validate: Callable[[bytes], Awaitable[AccessToken]],
+        now: Callable[[bytes], AccessToken | None],
     ) -> AccessToken:
         """The access token of a ``DPoP`` request: its proof checked first (a bad proof costs
-        no key lookup), the token as ``cached`` has it or else validated by ``validate``, then
-        bound to the proof's key and the proof recorded against replay, cached or not.
+        no key lookup), the token as ``now`` has it without waiting (cached, or verified with
+        a key at hand) or else as ``validate`` awaits it, then bound to the proof's key and
+        the proof recorded against replay, cached or not.
 
         Raises:
             BearerError: refused; the challenge names DPoP.
         """
         try:
             checked = self._check(scope, presented)
-            access = cached(presented.token)
-            if access is None:
-                try:
-                    access = await validate(presented.token)
-                except BearerError as exc:
-                    exc.dpop_scheme(presented.scheme)
-                    raise
+            try:
+                access = now(presented.raw_token)
+                if access is None:
+                    access = await validate(presented.raw_token)
+            except BearerError as exc:
+                exc.dpop_scheme(presented.scheme)
+                raise
             await self._confirm(checked, access)
         except BearerError as exc:
             self.challenge(exc)
