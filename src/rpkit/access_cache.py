@@ -32,8 +32,10 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import time
 from collections import OrderedDict
+from collections.abc import Callable
+from hashlib import sha256 as _sha256
 from typing import Final
 
 from rpkit._jwt import MAX_TOKEN_LENGTH
@@ -41,7 +43,13 @@ from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.errors import AccessTokenValidationError, ConfigurationError
 from rpkit.jwks import JWKSCache, VerificationKey
 
-__all__ = ["DEFAULT_ACCESS_TOKEN_CACHE_SIZE", "ENTRY_BYTES", "Flight", "VerifiedTokenCache"]
+__all__ = [
+    "DEFAULT_ACCESS_TOKEN_CACHE_SIZE",
+    "ENTRY_BYTES",
+    "CacheKey",
+    "Flight",
+    "VerifiedTokenCache",
+]
 
 DEFAULT_ACCESS_TOKEN_CACHE_SIZE: Final = 10_000
 """Entries kept by default: about 24 MiB at :data:`ENTRY_BYTES` each."""
@@ -92,18 +100,27 @@ class VerifiedTokenCache:
         jwks: the key cache the validator takes keys from; an entry is used only while the key
             that verified it is still in that cache's fresh set.
         max_entries: how many tokens to keep; the least recently used one goes first.
+        clock: wall-clock seconds (:attr:`clock`), the validator's own.
 
     Raises:
         ConfigurationError: ``max_entries`` is not a positive integer.
     """
 
-    __slots__ = ("_entries", "_flights", "_jwks", "max_entries")
+    __slots__ = ("_entries", "_flights", "_jwks", "clock", "max_entries")
 
-    def __init__(self, jwks: JWKSCache, max_entries: int = DEFAULT_ACCESS_TOKEN_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        jwks: JWKSCache,
+        max_entries: int = DEFAULT_ACCESS_TOKEN_CACHE_SIZE,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
             msg = "VerifiedTokenCache needs max_entries >= 1 (turn the cache off instead)"
             raise ConfigurationError(msg)
         self.max_entries = max_entries
+        self.clock = clock
+        """Wall-clock seconds, for callers of :meth:`find` (the validator's clock)."""
         self._jwks = jwks
         self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
         self._flights: dict[CacheKey, Flight] = {}
@@ -115,48 +132,46 @@ class VerifiedTokenCache:
         """Forget every entry (for example after revoking keys out of band)."""
         self._entries.clear()
 
-    @staticmethod
-    def key(token: str | bytes, policy: AccessTokenPolicy) -> CacheKey | None:
-        """The cache key of ``token`` under ``policy``; None for input the validator refuses
-        before decoding (not a string, empty or too long), which is never hashed. ``token`` may
-        be the bytes a header carried: those of a token the validator accepted (ASCII, so the
-        same as its text's UTF-8) hash to its key."""
+    def find(
+        self, token: str | bytes, policy: AccessTokenPolicy, now: float
+    ) -> AccessToken | CacheKey | None:
+        """The cached token for ``token``'s exact bytes under ``policy``, when it may still be
+        used at ``now``. Otherwise the key to :meth:`put` it under once validated (an entry
+        that may no longer be used is dropped), or None for input the validator refuses before
+        decoding (not a string, empty or too long), which is never hashed.
+
+        ``token`` may be the bytes a header carried: those of a token the validator accepted
+        (ASCII, so the same as its text's UTF-8) hash to its key. One call for the whole
+        lookup, as it runs on every request of a bearer API.
+        """
         if type(token) is str:
             token = token.encode()
         elif type(token) is not bytes:
             return None
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
-        return hashlib.sha256(token).digest(), id(policy)
-
-    def find(self, token: str | bytes, policy: AccessTokenPolicy, now: float) -> AccessToken | None:
-        """:meth:`get` of ``token``'s :meth:`key`."""
-        key = self.key(token, policy)
-        return None if key is None else self.get(key, policy, now)
-
-    def get(self, key: CacheKey, policy: AccessTokenPolicy, now: float) -> AccessToken | None:
-        """The cached token for ``key`` if it may still be used at ``now``; otherwise None, and
-        an entry that may not is dropped."""
-        entry = self._entries.get(key)
+        key = (_sha256(token).digest(), id(policy))
+        entries = self._entries
+        entry = entries.get(key)
         if entry is None:
-            return None
-        token, accepted_by, verified_with, nbf = entry
+            return key
+        access, accepted_by, verified_with, nbf = entry
         leeway = policy.leeway
         if (
             accepted_by is not policy
-            or now >= token.exp
-            or token.iat > now + leeway
+            or now >= access.exp
+            or access.iat > now + leeway
             or (nbf is not None and nbf > now + leeway)
             or not self._jwks.holds(policy.jwks_uri, verified_with)
             or (
                 policy.required_scopes
-                and any(scope not in token.scopes for scope in policy.required_scopes)
+                and any(scope not in access.scopes for scope in policy.required_scopes)
             )
         ):
-            self._entries.pop(key, None)
-            return None
-        self._entries.move_to_end(key)
-        return token
+            del entries[key]
+            return key
+        entries.move_to_end(key)
+        return access
 
     def put(
         self,

@@ -44,7 +44,7 @@ from rpkit._jwt import (
     subject,
 )
 from rpkit._log import get_logger
-from rpkit.access_cache import DEFAULT_ACCESS_TOKEN_CACHE_SIZE, VerifiedTokenCache
+from rpkit.access_cache import DEFAULT_ACCESS_TOKEN_CACHE_SIZE, CacheKey, VerifiedTokenCache
 from rpkit.access_token import (
     AccessToken,
     AccessTokenPolicy,
@@ -153,7 +153,9 @@ class TokenValidator:
         self._jwks = jwks
         self._clock = clock
         self._access_cache = (
-            VerifiedTokenCache(jwks, access_token_cache_size) if access_token_cache_size else None
+            VerifiedTokenCache(jwks, access_token_cache_size, clock=self._clock)
+            if access_token_cache_size
+            else None
         )
 
     @property
@@ -238,22 +240,34 @@ class TokenValidator:
                 it has not judged: a wait is None, not a refusal).
         """
         cache = self._access_cache
-        now = self._clock()
-        digest = None
-        if cache is not None and (digest := cache.key(token, policy)) is not None:
-            cached = cache.get(digest, policy, now)
-            if cached is not None:
-                return cached
-            if cache.in_flight(digest):
-                return None
-        unverified, key = self._unverified_access(token, policy)
-        if key is None:
+        found = None if cache is None else cache.find(token, policy, self._clock())
+        if isinstance(found, AccessToken):
+            return found
+        return self.verify_access_token_now(token, policy, found)
+
+    def verify_access_token_now(
+        self, token: str | bytes, policy: AccessTokenPolicy, key: CacheKey | None
+    ) -> AccessToken | None:
+        """:meth:`validate_access_token_now` after the verified-token cache missed: ``key`` is
+        what :meth:`VerifiedTokenCache.find <rpkit.access_cache.VerifiedTokenCache.find>`
+        returned for ``token`` under ``policy`` (None with the cache off), so a caller that
+        looked the token up itself does not hash it again.
+
+        Raises:
+            AccessTokenValidationError: as :meth:`validate_access_token`.
+        """
+        cache = self._access_cache
+        if cache is not None and key is not None and cache.in_flight(key):
+            return None
+        unverified, verification_key = self._unverified_access(token, policy)
+        if verification_key is None:
             return None
         # From the cache's miss to its put nothing awaits, so no other task can start on
         # these bytes meanwhile.
-        access, nbf = self._verified_access(unverified, key, policy, now)
-        if cache is not None and digest is not None:
-            cache.put(digest, access, policy, key, nbf, now=now)
+        now = self._clock()
+        access, nbf = self._verified_access(unverified, verification_key, policy, now)
+        if cache is not None and key is not None:
+            cache.put(key, access, policy, verification_key, nbf, now=now)
         return access
 
     async def wait_for_access_token(
@@ -267,12 +281,15 @@ class TokenValidator:
             AccessTokenValidationError: as :meth:`validate_access_token`.
         """
         cache = self._access_cache
-        digest = None if cache is None else cache.key(token, policy)
-        if cache is None or digest is None:  # off, or refused before any decoding
+        found = None if cache is None else cache.find(token, policy, self._clock())
+        if isinstance(found, AccessToken):
+            return found
+        if cache is None or found is None:  # off, or refused before any decoding
             unverified, key = self._unverified_access(token, policy)
             if key is None:
                 key = await self._access_key(unverified.compact, policy)
             return self._verified_access(unverified, key, policy, self._clock())[0]
+        digest = found
         # Another task is verifying these very bytes: wait for it, and validate only if it
         # ended without keeping the token (cancelled, or past exp) and nobody else took over.
         while (flight := cache.flight(digest)) is not None:
@@ -281,9 +298,9 @@ class TokenValidator:
                 raise AccessTokenValidationError(refusal.reason, refusal.detail) from (
                     refusal.__cause__
                 )
-            cached = cache.get(digest, policy, self._clock())
-            if cached is not None:
-                return cached
+            found = cache.find(token, policy, self._clock())
+            if isinstance(found, AccessToken):
+                return found
         unverified, key = self._unverified_access(token, policy)
         cache.take_off(digest)  # no await since the loop's check: this task alone validates
         refusal = None
@@ -359,7 +376,8 @@ class TokenValidator:
         and every per-use check of :meth:`validate_access_token`'s cache hit passes now;
         otherwise None (then validate it). Never verifies, fetches or logs."""
         cache = self._access_cache
-        return None if cache is None else cache.find(token, policy, self._clock())
+        found = None if cache is None else cache.find(token, policy, self._clock())
+        return found if isinstance(found, AccessToken) else None
 
     async def validate_logout_token(
         self, token: str, *, config: ProviderConfig, metadata: ProviderMetadata

@@ -8,6 +8,7 @@ Signature verifications are counted at the one place rpkit verifies an asymmetri
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import httpx
@@ -321,8 +322,8 @@ async def test_a_policys_required_scopes_are_checked_on_every_use(
     token = mint(fake_op)
     access = await validator.validate_access_token(token, policy)
     # Policies are frozen, so only a planted entry can lack the scopes: it is not used.
-    cache, key = cache_of(validator), VerifiedTokenCache.key(token, policy)
-    assert key is not None
+    # The documented key: the SHA-256 of the token's bytes and the accepting policy's id.
+    cache, key = cache_of(validator), (hashlib.sha256(token.encode()).digest(), id(policy))
     unscoped = msgspec.structs.replace(access, scopes=frozenset())
     cache.put(key, unscoped, policy, await _key(jwks, fake_op), None, now=clock.now)
 

@@ -22,6 +22,8 @@ from rpkit import _jwt
 from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.errors import ConfigurationError
 from rpkit.id_token import TokenValidator
+from rpkit.litestar._bearer_middleware import OIDCBearerMiddleware
+from rpkit.litestar._dpop import DPoPGate
 from rpkit.litestar.bearer import BearerError, OIDCBearerAuth, requires_scopes
 from rpkit.testing import DEFAULT_CLIENT_ID, Canned, FakeOP, FakeOPTransport, Tamper
 from rpkit.testing.server import ServerThread, bind_loopback
@@ -178,6 +180,77 @@ async def test_a_token_seen_again_is_served_from_the_cache_without_a_second_veri
     assert parsed_suffixed[0] != token.encode()
     assert bytes(parsed_suffixed[0]).startswith(token.encode())
     assert_invalid_token(suffixed, token)
+
+
+async def test_the_steady_state_lane_answers_as_the_full_parse_and_serves_only_the_plain_form(
+    fake_op: FakeOP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The middleware answers a cached ``Authorization: Bearer <token>`` in one pass, without
+    the full parse of the credentials; every other spelling, and every refusal, goes through
+    the full parse. Each request is answered exactly as with the lane turned off."""
+    token, dpop_bound = mint(fake_op), mint(fake_op, claims={"cnf": {"jkt": "x" * 43}})
+    plain = [(b"authorization", b"Bearer " + token.encode())]
+    variants: dict[str, list[tuple[bytes, bytes]]] = {
+        "plain": plain,
+        "lower-case scheme": [(b"authorization", b"bearer " + token.encode())],
+        "two spaces": [(b"authorization", b"Bearer  " + token.encode())],
+        "trailing space": [(b"authorization", b"Bearer " + token.encode() + b" ")],
+        "comma": [(b"authorization", b"Bearer " + token.encode() + b",Bearer x")],
+        "two headers": plain + plain,
+        "with a DPoP header": [*plain, (b"dpop", b"x.y.z")],
+        "empty": [(b"authorization", b"Bearer ")],
+        "another token": [(b"authorization", b"Bearer " + mint(fake_op).encode())],
+        "bad signature": [
+            (b"authorization", b"Bearer " + mint(fake_op, tamper=Tamper.BAD_SIGNATURE).encode())
+        ],
+        "non-ASCII": [(b"authorization", b"Bearer " + token.encode() + b"\xe9")],
+        "DPoP-bound, as Bearer": [(b"authorization", b"Bearer " + dpop_bound.encode())],
+        "Basic": [(b"authorization", b"Basic YWxpY2U6c2VjcmV0")],
+    }
+    parses: list[str] = []
+    credentials = DPoPGate.credentials
+
+    def counted(self: DPoPGate, scope: Any) -> Any:
+        parses.append(scope["path"])
+        return credentials(self, scope)
+
+    monkeypatch.setattr(DPoPGate, "credentials", counted)
+
+    async def answers() -> dict[str, tuple[int, str, str | None]]:
+        seen = {}
+        async with api(fake_op) as client:
+            for _ in range(2):  # the second round finds the accepted tokens in the cache
+                for name, headers in variants.items():
+                    response = await client.get("/me", headers=headers)
+                    seen[name] = (
+                        response.status_code,
+                        response.text,
+                        response.headers.get("www-authenticate"),
+                    )
+        return seen
+
+    with_lane = await answers()
+    parsed_with_lane = len(parses)
+    monkeypatch.setattr(
+        OIDCBearerMiddleware, "_authenticate", OIDCBearerMiddleware._presented
+    )  # the full parse alone
+    parses.clear()
+    without_lane = await answers()
+
+    assert with_lane == without_lane
+    assert with_lane["plain"][0] == 200
+    assert [name for name, answer in with_lane.items() if answer[0] == 200] == [
+        "plain",
+        "lower-case scheme",
+        "two spaces",
+        "trailing space",
+        "with a DPoP header",  # ignored: DPoP is off
+        "another token",
+    ]
+    assert with_lane["DPoP-bound, as Bearer"][0] == 401
+    # The lane took the plain spellings of a token: the cached one, and after the cache's
+    # lookup the fresh one and the refused ones (bad signature, non-ASCII, DPoP-bound).
+    assert len(parses) - parsed_with_lane == 2 * 5
 
 
 async def test_the_scheme_name_is_case_insensitive(fake_op: FakeOP) -> None:

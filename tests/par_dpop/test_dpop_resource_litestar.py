@@ -474,6 +474,22 @@ async def test_required_mode_refuses_bearer_and_offers_dpop_only(fake_op: FakeOP
     assert calls == []
 
 
+async def test_required_mode_refuses_bearer_even_for_a_token_in_the_cache(
+    fake_op: FakeOP,
+) -> None:
+    """An unbound token sent with a proof is verified (and cached) before its binding is
+    refused; sent as ``Bearer`` afterwards, it is refused as any Bearer request is."""
+    key = ECKey.generate_key("P-256")
+    token = mint(fake_op)
+    async with api(fake_op, dpop="required") as client:
+        unbound = await client.get("/me", headers=dpop(token, proof(key, token)))
+        as_bearer = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+
+    assert unbound.status_code == 401
+    assert as_bearer.status_code == 401
+    assert as_bearer.headers["www-authenticate"] == f"{DPOP}, {ALGS}"
+
+
 async def test_off_mode_treats_the_dpop_scheme_as_no_credentials(fake_op: FakeOP) -> None:
     key = ECKey.generate_key("P-256")
     token = mint(fake_op, key)

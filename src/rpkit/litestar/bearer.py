@@ -49,7 +49,7 @@ from litestar.security.base import AbstractSecurityConfig
 from litestar.utils.sync import ensure_async_callable
 
 from rpkit._log import get_logger
-from rpkit.access_cache import DEFAULT_ACCESS_TOKEN_CACHE_SIZE
+from rpkit.access_cache import DEFAULT_ACCESS_TOKEN_CACHE_SIZE, VerifiedTokenCache
 from rpkit.access_token import AccessToken, AccessTokenPolicy
 from rpkit.dpop_verify import DPoPPolicy
 from rpkit.errors import ConfigurationError, JWKSError
@@ -180,6 +180,9 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
     """Issuer → the policy listing it (derived at construction)."""
     _keys: JWKSCache | None = field(default=None, init=False, repr=False)
     _validator: TokenValidator | None = field(default=None, init=False, repr=False)
+    _token_cache: VerifiedTokenCache | None = field(default=None, init=False, repr=False)
+    """The validator's verified-token cache while it is open, read by the middleware on
+    every request."""
     _has_lifespan: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -294,6 +297,7 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
     def _open(self, keys: JWKSCache) -> None:
         self._keys = keys
         self._validator = TokenValidator(keys, access_token_cache_size=self.token_cache_size)
+        self._token_cache = self._validator.access_token_cache
 
     @asynccontextmanager
     async def _lifespan(self, _: Litestar) -> AsyncIterator[None]:
@@ -309,7 +313,7 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
                 await self._warm(keys)
                 yield
             finally:
-                self._keys = self._validator = None
+                self._keys = self._validator = self._token_cache = None
 
     async def _warm(self, keys: JWKSCache) -> None:
         # Best effort: a failure is logged by the cache and retried on the first request.
