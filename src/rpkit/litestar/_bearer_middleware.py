@@ -202,15 +202,15 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
         of exactly ``Bearer <token>`` (the scheme as RFC 6750 spells it, one space, a token
         without the spaces or commas the full parse strips or refuses), no ``DPoP`` header,
         one policy, a mode that accepts ``Bearer``; the token is served only when the cache
-        holds it usable now and not DPoP-bound, and a cache miss goes on under the key the
-        cache computed. Everything else goes through the full parse (:meth:`_presented`),
-        which answers the same for these requests (tested).
+        holds it usable now and not DPoP-bound, and a cache miss (or a cache turned off) goes
+        on under the key the cache computed. Everything else goes through the full parse
+        (:meth:`_presented`), which answers the same for these requests (tested).
 
         Raises:
             BearerError: the request is refused (also raised by the coroutine).
         """
-        lane, cache = self._lane, self._config._token_cache
-        if lane is not None and cache is not None:
+        lane = self._lane
+        if lane is not None:
             header = None
             for name, value in scope["headers"]:
                 if name == b"authorization" and header is None:
@@ -220,7 +220,10 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
                     break
             if header is not None and header.startswith(b"Bearer ") and header.find(b",") < 0:
                 token = header[7:]
-                if token.find(b" ") < 0:
+                if token and token.find(b" ") < 0:
+                    cache = self._config._token_cache
+                    if cache is None:  # the cache is off: validated now, or waited for
+                        return self._bearer(token, None)
                     found = cache.find(token, lane, cache.clock())
                     if isinstance(found, AccessToken) and found.jkt is None:
                         return found
