@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeGuard, cast
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from rpkit.errors import (
     ConfigurationError,
@@ -28,7 +28,6 @@ from rpkit.litestar._guard_hook import rpkit_guard
 from rpkit.litestar.plugin import RPKitPlugin, RPKitRuntime, not_signed_in
 
 if TYPE_CHECKING:
-    from litestar import Request
     from litestar.connection import ASGIConnection
     from litestar.handlers.base import BaseRouteHandler
     from litestar.types import Guard
@@ -162,8 +161,7 @@ def requires_recent_auth(max_age: int, *, clock: Callable[[], float] = time.time
 def _guard(check: Check | None, *, hint: str | None = None) -> Guard:
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         runtime = _runtime(connection)
-        # current_session reads only the scope and cookies, which every connection has.
-        session = await runtime.current_session(cast("Request[Any, Any, Any]", connection))
+        session = await runtime.current_session(connection)
         if session is None:
             raise not_signed_in(runtime, hint)
         if check is not None:

@@ -29,6 +29,7 @@ import msgspec
 from litestar import Litestar, Request, Response
 from litestar._parsers import parse_cookie_string
 from litestar.config.app import AppConfig
+from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.plugins import CLIPlugin, InitPlugin, ReceiveRoutePlugin
@@ -251,8 +252,11 @@ class RPKitRuntime:
             samesite=self.config.session_samesite,
         )
 
-    async def current_session(self, request: AnyRequest) -> SessionData | None:
-        """This request's session (loaded once per request, refreshed when due)."""
+    async def current_session(
+        self, request: ASGIConnection[Any, Any, Any, Any]
+    ) -> SessionData | None:
+        """This request's session (loaded once per request, refreshed when due): of any
+        connection, as it reads only the scope and its cookie."""
         state = request.scope.setdefault("state", {})
         if _SESSION_STATE_KEY not in state:
             session_id = _cookie(request.scope, self.session_cookie)
