@@ -11,8 +11,6 @@ One uvicorn worker (uvloop + httptools) on 127.0.0.1 serves four routes of one a
   its verified-token cache on by default), RS256 access token, keys from the fake OP served by
   :func:`rpkit.testing.serve` in this process and fetched once by the app's own lifespan client
   (steady state: warm key cache, no fetch during load);
-* ``/bearer-nocache``: the same policy with ``token_cache_size=0`` (every request verifies the
-  signature), as route middleware over its own client;
 * ``/session``: rpkit's ``requires_login()`` guard and ``rpkit_user`` over its server-side
   session (the default: the cookie holds an opaque id, the session lives in the Litestar store
   ``rpkit_sessions``, in memory for one worker), after a real login through ``/auth/login`` and
@@ -22,6 +20,10 @@ One uvicorn worker (uvloop + httptools) on 127.0.0.1 serves four routes of one a
   refuses a signed-out request exactly as ``requires_login()`` does, without the guard call
   (``requires_login()`` alone on a route runs from ``before_request``, not from Litestar's guard
   loop and its per-guard copy of the handler: ``rpkit.litestar._guard_hook``).
+
+A second worker serves the same app with the cache turned off (``token_cache_size=0``: every
+request verifies the signature); its ``/bearer`` is reported as ``bearer_nocache``, over its own
+``/hello`` in the same round. Both are pinned to the same CPU and loaded one at a time.
 
 Every request carries the same ``Authorization`` and ``Cookie`` headers, so the routes differ
 only by the work they do. Each route is checked first (valid credential 200, tampered or missing
@@ -65,8 +67,21 @@ from rpkit.litestar.bearer import OIDCBearerAuth
 from rpkit.testing import FakeClient, FakeOP, FakeUser, Tamper, serve
 
 ROUTES = ("hello", "bearer", "bearer_nocache", "session", "session_dependency")
-PATHS = {route: "/" + route.replace("_", "-") for route in ROUTES}
-NOCACHE_PATH = "^/bearer-nocache$"
+"""The routes reported; ``bearer_nocache`` is ``/bearer`` of the second server, whose app is the
+same with the verified-token cache off."""
+MEASURED = ("hello", "bearer", "session", "session_dependency", "nocache_hello", "bearer_nocache")
+"""What each round loads: the reported routes, plus the second server's own ``/hello``."""
+NOCACHE_SERVER = frozenset({"nocache_hello", "bearer_nocache"})
+PATHS = {
+    "hello": "/hello",
+    "bearer": "/bearer",
+    "session": "/session",
+    "session_dependency": "/session-dependency",
+    "nocache_hello": "/hello",
+    "bearer_nocache": "/bearer",
+}
+FLOOR = {"bearer_nocache": "nocache_hello"}
+"""The hello each route's ratio is taken against (its own server's); ``hello`` otherwise."""
 AUDIENCE = "skc_987654321098765432"
 SUBJECT = "usr_987654321098765432"
 TARGETS = {"bearer_over_hello": 0.80, "bearer_nocache_over_hello": 0.55, "session_over_hello": 0.70}
@@ -96,20 +111,16 @@ def rpkit_plugin(spec: dict[str, Any], port: int) -> RPKitPlugin:
 
 
 def build_app(spec: dict[str, Any], port: int) -> Any:
-    """The app under test: hello, bearer (with and without the verified-token cache) and
-    session routes; rpkit opens its own HTTP clients."""
+    """The app under test: hello, bearer and session routes; rpkit opens its own HTTP clients.
+    ``spec["token_cache_size"]``, when given, is the bearer config's (0: the cache off)."""
 
     policy = AccessTokenPolicy(
         issuers=(spec["issuer"],), jwks_uri=spec["jwks_uri"], audience=(AUDIENCE,)
     )
     # The documented setup: app-wide middleware from on_app_init, its own lifespan and client,
-    # the verified-token cache on (the default).
-    auth = OIDCBearerAuth(policies=[policy], realm="bench", exclude=["^/auth/", NOCACHE_PATH])
-    # The same policy with the cache off, for one route, over its own client.
-    keys_client = httpx.AsyncClient(timeout=5.0, trust_env=False)
-    uncached = OIDCBearerAuth(
-        policies=[policy], realm="bench", http=keys_client, token_cache_size=0
-    )
+    # the verified-token cache on unless this server is the one with it off.
+    options = {} if spec.get("token_cache_size") is None else {"token_cache_size": 0}
+    auth = OIDCBearerAuth(policies=[policy], realm="bench", exclude=["^/auth/"], **options)
 
     @get("/hello", exclude_from_auth=True)
     async def hello() -> dict[str, str]:
@@ -117,12 +128,6 @@ def build_app(spec: dict[str, Any], port: int) -> Any:
 
     @get("/bearer")
     async def bearer(request: Request[Any, Any, Any]) -> dict[str, str]:
-        return {"sub": request.auth.sub}
-
-    # Route-level middleware (a Router would be deep-copied with the config and its client);
-    # its refusals go to the app's BearerError handler, registered by ``auth`` (same realm).
-    @get(NOCACHE_PATH.strip("^$"), middleware=[uncached.middleware])
-    async def bearer_nocache(request: Request[Any, Any, Any]) -> dict[str, str]:
         return {"sub": request.auth.sub}
 
     @get("/session", exclude_from_auth=True, guards=[requires_login()])
@@ -134,10 +139,9 @@ def build_app(spec: dict[str, Any], port: int) -> Any:
         return {"sub": rpkit_user.subject}
 
     return Litestar(
-        [hello, bearer, bearer_nocache, session, session_dependency],
+        [hello, bearer, session, session_dependency],
         plugins=[rpkit_plugin(spec, port)],
         on_app_init=[auth.on_app_init],
-        on_shutdown=[keys_client.aclose],
         openapi_config=None,
     )
 
@@ -229,24 +233,32 @@ def credentials(client: httpx.Client, token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Cookie": cookie}
 
 
-def check_routes(client: httpx.Client, headers: dict[str, str], bad_token: str) -> None:
+def check_routes(clients: dict[str, httpx.Client], headers: dict[str, str], bad_token: str) -> None:
     """Valid credentials get 200; a tampered token, no token or no cookie get 401."""
-    for route, path in PATHS.items():
-        response = client.get(path, headers=headers)
-        if response.status_code != 200 or (route != "hello" and SUBJECT not in response.text):
-            raise SystemExit(f"{path} refused valid credentials: {response.status_code}")
-    client.cookies.clear()
+    for route in MEASURED:
+        response = server_of(clients, route).get(PATHS[route], headers=headers)
+        if response.status_code != 200 or ("hello" not in route and SUBJECT not in response.text):
+            raise SystemExit(f"{route} refused valid credentials: {response.status_code}")
     refusals = {}
-    for path in (PATHS["bearer"], PATHS["bearer_nocache"]):
-        tampered = client.get(path, headers={"Authorization": f"Bearer {bad_token}"})
-        refusals[f"{path} tampered"] = tampered
-        refusals[f"{path} without token"] = client.get(path)
-    for path in (PATHS["session"], PATHS["session_dependency"]):
+    for route in ("bearer", "bearer_nocache"):
+        client = server_of(clients, route)
+        client.cookies.clear()
+        tampered = client.get(PATHS[route], headers={"Authorization": f"Bearer {bad_token}"})
+        refusals[f"{route} tampered"] = tampered
+        refusals[f"{route} without token"] = client.get(PATHS[route])
+    client = clients["cached"]
+    for route in ("session", "session_dependency"):
+        path = PATHS[route]
         refusals[f"{path} without cookie"] = client.get(path, headers={"Accept": "*/*"})
         refusals[f"{path}, forged cookie"] = client.get(path, headers={"Cookie": "rpkit_session=x"})
     for name, response in refusals.items():
         if response.status_code != 401:
             raise SystemExit(f"{name} answered {response.status_code}, not 401")
+
+
+def server_of(by_server: dict[str, Any], route: str) -> Any:
+    """What belongs to the server that serves ``route``: the cached one, or the one without."""
+    return by_server["nocache" if route in NOCACHE_SERVER else "cached"]
 
 
 _REQS = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -273,17 +285,24 @@ def run_wrk(url: str, headers: dict[str, str], conns: int, seconds: float) -> di
     }
 
 
-def load(base: str, headers: dict[str, str], args: argparse.Namespace) -> list[dict[str, Any]]:
+def load(
+    bases: dict[str, str], headers: dict[str, str], args: argparse.Namespace
+) -> list[dict[str, Any]]:
     """Warm every route, then ``args.rounds`` rounds of every route, alternating the order."""
     if args.warmup > 0:
-        for path in PATHS.values():
-            run_wrk(base + path, headers, args.conns, args.warmup)
+        for route in MEASURED:
+            run_wrk(server_of(bases, route) + PATHS[route], headers, args.conns, args.warmup)
     rounds = []
     for number in range(args.rounds):
-        order = ROUTES if number % 2 == 0 else ROUTES[::-1]
-        results = {r: run_wrk(base + PATHS[r], headers, args.conns, args.duration) for r in order}
+        order = MEASURED if number % 2 == 0 else MEASURED[::-1]
+        results = {
+            route: run_wrk(
+                server_of(bases, route) + PATHS[route], headers, args.conns, args.duration
+            )
+            for route in order
+        }
         rounds.append(results)
-        rates = ", ".join(f"{PATHS[r]} {results[r]['rps']:,.0f}" for r in ROUTES)
+        rates = ", ".join(f"{r} {results[r]['rps']:,.0f}" for r in MEASURED)
         print(f"round {number + 1}/{args.rounds}: {rates} req/s", file=sys.stderr)
     return rounds
 
@@ -293,16 +312,15 @@ def summary(rounds: list[dict[str, Any]], token: str, cookie: str, args: Any) ->
         return round(statistics.median(float(r[route]["rps"]) for r in rounds), 1)
 
     def ratio(route: str) -> float:
-        return round(
-            statistics.median(float(r[route]["rps"] / r["hello"]["rps"]) for r in rounds), 3
-        )
+        floor = FLOOR.get(route, "hello")
+        return round(statistics.median(float(r[route]["rps"] / r[floor]["rps"]) for r in rounds), 3)
 
-    result: dict[str, Any] = {f"{route}_rps": median_rps(route) for route in ROUTES}
+    result: dict[str, Any] = {f"{route}_rps": median_rps(route) for route in MEASURED}
     result |= {f"{route}_over_hello": ratio(route) for route in ROUTES if route != "hello"}
     result["targets"] = TARGETS
     result["targets_met"] = all(result[name] >= floor for name, floor in TARGETS.items())
-    result["errors"] = sum(r[x]["non2xx"] + r[x]["socket_errors"] for r in rounds for x in ROUTES)
-    result["per_round_rps"] = [{route: r[route]["rps"] for route in ROUTES} for r in rounds]
+    result["errors"] = sum(r[x]["non2xx"] + r[x]["socket_errors"] for r in rounds for x in MEASURED)
+    result["per_round_rps"] = [{route: r[route]["rps"] for route in MEASURED} for r in rounds]
     result |= context(token, cookie, args)
     return result
 
@@ -346,16 +364,20 @@ def mint(op: FakeOP, **sign: Any) -> str:
 
 
 def drive(args: argparse.Namespace) -> dict[str, Any]:
-    # Fake OP, mint and wrk share the client CPU; the server gets the other one to itself.
+    # Fake OP, mint and wrk share the client CPU; the servers get the other one (one is loaded
+    # at a time).
     if args.client_cpu is not None:
         os.sched_setaffinity(0, {args.client_cpu})
-    budget = (len(ROUTES) * (args.rounds * args.duration + args.warmup)) + 120
+    budget = (len(MEASURED) * (args.rounds * args.duration + args.warmup)) + 120
     with serve() as op:
         token, bad = mint(op), mint(op, tamper=Tamper.BAD_SIGNATURE)
-        port = free_port()
+        ports = {"cached": free_port(), "nocache": free_port()}
         client = op.register_client(
             FakeClient(
-                client_id="bench", redirect_uris=(f"http://127.0.0.1:{port}/auth/callback/fake",)
+                client_id="bench",
+                redirect_uris=tuple(
+                    f"http://127.0.0.1:{port}/auth/callback/fake" for port in ports.values()
+                ),
             )
         )
         op.users[SUBJECT] = FakeUser(SUBJECT, {"email": "alice@example.com", "name": "Alice"})
@@ -365,17 +387,31 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
             "client_id": client.client_id,
             "client_secret": client.client_secret,
         }
-        proc = start_server(port, args.server_cpu, spec, budget)
-        base = f"http://127.0.0.1:{port}"
+        procs = {
+            "cached": start_server(ports["cached"], args.server_cpu, spec, budget),
+            "nocache": start_server(
+                ports["nocache"], args.server_cpu, spec | {"token_cache_size": 0}, budget
+            ),
+        }
+        bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         try:
-            with httpx.Client(base_url=base, trust_env=False, timeout=5.0) as client:
-                wait_ready(client, proc)
-                headers = credentials(client, token)
-                check_routes(client, headers, bad)
+            clients = {
+                name: httpx.Client(base_url=base, trust_env=False, timeout=5.0)
+                for name, base in bases.items()
+            }
+            try:
+                for name, http in clients.items():
+                    wait_ready(http, procs[name])
+                headers = credentials(clients["cached"], token)
+                check_routes(clients, headers, bad)
+            finally:
+                for http in clients.values():
+                    http.close()
             before = dict(op.oracle.counts())
-            rounds = load(base, headers, args)
+            rounds = load(bases, headers, args)
         finally:
-            stop(proc)
+            for proc in procs.values():
+                stop(proc)
     result = summary(rounds, token, headers["Cookie"], args)
     after = op.oracle.counts()
     result["op_requests_during_load"] = {
