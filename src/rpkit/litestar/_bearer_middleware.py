@@ -294,31 +294,20 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
         return user
 
     def _now(self, token: bytes, key: CacheKey | None = None) -> AccessToken | None:
-        """The token validated under its issuer's policy without waiting; None when it must
+        """The token validated under its issuer's policy without waiting
+        (:meth:`~rpkit.id_token.TokenValidator.validate_access_token_now`); None when it must
         wait (then :meth:`_validate`). ``key`` is the cache's key for it when the cache was
-        already asked (a miss), so it is not hashed again.
-
-        With one policy, the verified-token cache first
-        (:meth:`~rpkit.access_cache.VerifiedTokenCache.find`), then
-        :meth:`~rpkit.id_token.TokenValidator.verify_access_token_now`; with several, under
-        the policy picked by the unverified ``iss``,
-        :meth:`~rpkit.id_token.TokenValidator.validate_access_token_now`.
+        already asked (a miss), so it is not looked up and hashed again
+        (:meth:`~rpkit.id_token.TokenValidator.verify_access_token_now`).
         """
-        only = self._only_policy
         policy = None
         try:
-            if only is None:
-                policy = self._policy_for(token)
-                return self._config.validator.validate_access_token_now(token, policy)
             # One policy: the validator refuses another issuer before any key lookup itself.
-            policy = only
-            cache = self._config._token_cache
-            if key is None and cache is not None:
-                found = cache.find(token, only, cache.clock())
-                if isinstance(found, AccessToken):
-                    return found
-                key = found
-            return self._config.validator.verify_access_token_now(token, only, key)
+            policy = self._only_policy or self._policy_for(token)
+            validator = self._config.validator
+            if key is None:
+                return validator.validate_access_token_now(token, policy)
+            return validator.verify_access_token_now(token, policy, key)
         except AccessTokenValidationError as exc:
             raise _refusal(exc, policy) from exc
 
