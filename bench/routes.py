@@ -69,19 +69,19 @@ from rpkit.testing import FakeClient, FakeOP, FakeUser, Tamper, serve
 ROUTES = ("hello", "bearer", "bearer_nocache", "session", "session_dependency")
 """The routes reported; ``bearer_nocache`` is ``/bearer`` of the second server, whose app is the
 same with the verified-token cache off."""
-MEASURED = ("hello", "bearer", "session", "session_dependency", "nocache_hello", "bearer_nocache")
-"""What each round loads: the reported routes, plus the second server's own ``/hello``."""
-NOCACHE_SERVER = frozenset({"nocache_hello", "bearer_nocache"})
-PATHS = {
-    "hello": "/hello",
-    "bearer": "/bearer",
-    "session": "/session",
-    "session_dependency": "/session-dependency",
-    "nocache_hello": "/hello",
-    "bearer_nocache": "/bearer",
+WHERE = {
+    "hello": ("cached", "/hello"),
+    "bearer": ("cached", "/bearer"),
+    "session": ("cached", "/session"),
+    "session_dependency": ("cached", "/session-dependency"),
+    "nocache_hello": ("nocache", "/hello"),
+    "bearer_nocache": ("nocache", "/bearer"),
 }
-FLOOR = {"bearer_nocache": "nocache_hello"}
-"""The hello each route's ratio is taken against (its own server's); ``hello`` otherwise."""
+"""What each round loads, on which server: the reported routes, plus the second server's own
+``/hello``, which its ``/bearer`` is measured against."""
+MEASURED = tuple(WHERE)
+HELLO_OF = {"cached": "hello", "nocache": "nocache_hello"}
+"""Each server's floor: every route's ratio is taken against its own server's ``/hello``."""
 AUDIENCE = "skc_987654321098765432"
 SUBJECT = "usr_987654321098765432"
 TARGETS = {"bearer_over_hello": 0.80, "bearer_nocache_over_hello": 0.55, "session_over_hello": 0.70}
@@ -119,7 +119,7 @@ def build_app(spec: dict[str, Any], port: int) -> Any:
     )
     # The documented setup: app-wide middleware from on_app_init, its own lifespan and client,
     # the verified-token cache on unless this server is the one with it off.
-    options = {} if spec.get("token_cache_size") is None else {"token_cache_size": 0}
+    options = {"token_cache_size": spec["token_cache_size"]} if "token_cache_size" in spec else {}
     auth = OIDCBearerAuth(policies=[policy], realm="bench", exclude=["^/auth/"], **options)
 
     @get("/hello", exclude_from_auth=True)
@@ -236,19 +236,21 @@ def credentials(client: httpx.Client, token: str) -> dict[str, str]:
 def check_routes(clients: dict[str, httpx.Client], headers: dict[str, str], bad_token: str) -> None:
     """Valid credentials get 200; a tampered token, no token or no cookie get 401."""
     for route in MEASURED:
-        response = server_of(clients, route).get(PATHS[route], headers=headers)
+        server, path = WHERE[route]
+        response = clients[server].get(path, headers=headers)
         if response.status_code != 200 or ("hello" not in route and SUBJECT not in response.text):
             raise SystemExit(f"{route} refused valid credentials: {response.status_code}")
     refusals = {}
     for route in ("bearer", "bearer_nocache"):
-        client = server_of(clients, route)
+        server, path = WHERE[route]
+        client = clients[server]
         client.cookies.clear()
-        tampered = client.get(PATHS[route], headers={"Authorization": f"Bearer {bad_token}"})
+        tampered = client.get(path, headers={"Authorization": f"Bearer {bad_token}"})
         refusals[f"{route} tampered"] = tampered
-        refusals[f"{route} without token"] = client.get(PATHS[route])
+        refusals[f"{route} without token"] = client.get(path)
     client = clients["cached"]
     for route in ("session", "session_dependency"):
-        path = PATHS[route]
+        path = WHERE[route][1]
         refusals[f"{path} without cookie"] = client.get(path, headers={"Accept": "*/*"})
         refusals[f"{path}, forged cookie"] = client.get(path, headers={"Cookie": "rpkit_session=x"})
     for name, response in refusals.items():
@@ -256,9 +258,10 @@ def check_routes(clients: dict[str, httpx.Client], headers: dict[str, str], bad_
             raise SystemExit(f"{name} answered {response.status_code}, not 401")
 
 
-def server_of(by_server: dict[str, Any], route: str) -> Any:
-    """What belongs to the server that serves ``route``: the cached one, or the one without."""
-    return by_server["nocache" if route in NOCACHE_SERVER else "cached"]
+def url(bases: dict[str, str], route: str) -> str:
+    """The URL ``route`` is loaded at, on its server."""
+    server, path = WHERE[route]
+    return bases[server] + path
 
 
 _REQS = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -291,15 +294,12 @@ def load(
     """Warm every route, then ``args.rounds`` rounds of every route, alternating the order."""
     if args.warmup > 0:
         for route in MEASURED:
-            run_wrk(server_of(bases, route) + PATHS[route], headers, args.conns, args.warmup)
+            run_wrk(url(bases, route), headers, args.conns, args.warmup)
     rounds = []
     for number in range(args.rounds):
         order = MEASURED if number % 2 == 0 else MEASURED[::-1]
         results = {
-            route: run_wrk(
-                server_of(bases, route) + PATHS[route], headers, args.conns, args.duration
-            )
-            for route in order
+            route: run_wrk(url(bases, route), headers, args.conns, args.duration) for route in order
         }
         rounds.append(results)
         rates = ", ".join(f"{r} {results[r]['rps']:,.0f}" for r in MEASURED)
@@ -312,7 +312,7 @@ def summary(rounds: list[dict[str, Any]], token: str, cookie: str, args: Any) ->
         return round(statistics.median(float(r[route]["rps"]) for r in rounds), 1)
 
     def ratio(route: str) -> float:
-        floor = FLOOR.get(route, "hello")
+        floor = HELLO_OF[WHERE[route][0]]
         return round(statistics.median(float(r[route]["rps"] / r[floor]["rps"]) for r in rounds), 3)
 
     result: dict[str, Any] = {f"{route}_rps": median_rps(route) for route in MEASURED}
