@@ -58,7 +58,7 @@ from typing import Any, Final, Literal
 import msgspec
 
 from rpkit._frozen import freeze, freeze_owned
-from rpkit._jwt import Rejected, audiences, check_times, show, string_claim
+from rpkit._jwt import MAX_CLAIM_LENGTH, Rejected, audiences, check_times, show, string_claim
 from rpkit.authz import ClaimPaths
 from rpkit.config import MAX_LEEWAY, TENANT_PLACEHOLDER, TenantPolicy
 from rpkit.errors import ConfigurationError
@@ -249,7 +249,7 @@ def check_access_token_claims(
     return accept_claims(claims, policy, now, header, owned=False)[0]
 
 
-def accept_claims(
+def accept_claims(  # noqa: PLR0912 - shortcuts inline, see the comment below
     claims: dict[str, Any],
     policy: AccessTokenPolicy,
     now: float,
@@ -267,28 +267,45 @@ def accept_claims(
     deeply read-only once wrapped; ``iss``: what :func:`accepted_issuer` already returned for
     these claims and this policy (the validator checks it before the key lookup).
     """
+    # The commonest shapes are accepted inline: each shortcut holds only when the helper beside
+    # it would return the same, and anything else goes to that helper, which decides. (A call
+    # costs several times more on a busy server than in a loop: bench/README.md.)
     if iss is None:
         iss = accepted_issuer(claims, policy)
-    aud = _audience(claims, policy)
+    aud = claims.get("aud")
+    if type(aud) is tuple and len(aud) == 1:  # flat claims' one-element array
+        aud = aud[0]
+    if type(aud) is str and aud and aud in policy.audience and policy.audience_claim == "aud":
+        auds: tuple[str, ...] = (aud,)
+    else:
+        auds = _audience(claims, policy)
     iat, exp, nbf = check_times(claims, now, policy.leeway, None)
-    sub = string_claim(claims)
+    sub = claims.get("sub")
+    if type(sub) is not str or not 0 < len(sub) <= MAX_CLAIM_LENGTH:
+        sub = string_claim(claims)
     if not _KIND_CLAIMS.isdisjoint(claims):  # else no declaration in the payload and no marker
         _check_not_id_token(claims, header, policy)
     if policy.require_rfc9068:
         _check_rfc9068(claims, header)
     jkt = _confirmation(claims) if "cnf" in claims else None
-    scopes = _scopes(claims)
+    scope = claims.get("scope")
+    if type(scope) is str and "scopes" not in claims and "scp" not in claims:
+        scopes = frozenset(scope.split())  # RFC 9068's scope alone
+    else:
+        scopes = _scopes(claims)
     if policy.required_scopes:
         missing = [scope for scope in policy.required_scopes if scope not in scopes]
         if missing:
             raise Rejected("scope", f"required scopes {missing} were not granted")
-    client_id = _client_id(claims)
+    client_id = claims.get("client_id", claims.get("azp"))
+    if client_id is not None and type(client_id) is not str:
+        raise Rejected("malformed", "client_id is not a string")
     if not owned:
         frozen: Mapping[str, Any] = freeze(claims)
     else:
         frozen = MappingProxyType(claims) if flat else freeze_owned(claims)
     paths = policy.claim_paths
-    return AccessToken(iss, sub, aud, exp, iat, scopes, client_id, frozen, jkt, paths), nbf
+    return AccessToken(iss, sub, auds, exp, iat, scopes, client_id, frozen, jkt, paths), nbf
 
 
 def _confirmation(claims: Mapping[str, Any]) -> str | None:
@@ -385,9 +402,6 @@ def accepted_issuer(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> str
 def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
     """Granted scopes: the RFC 9068 ``scope`` string, plus ``scopes``/``scp`` (string or array),
     which Scalekit, Okta and Entra ID use."""
-    scope = claims.get("scope")
-    if type(scope) is str and "scopes" not in claims and "scp" not in claims:
-        return frozenset(scope.split())  # RFC 9068 alone: the common case
     granted: set[str] = set()
     for name in ("scope", "scopes", "scp"):
         value = claims.get(name)
@@ -405,10 +419,3 @@ def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
                 continue
         raise Rejected("malformed", f"{name} is not a string or an array of strings")
     return frozenset(granted)
-
-
-def _client_id(claims: Mapping[str, Any]) -> str | None:
-    client_id = claims.get("client_id", claims.get("azp"))
-    if client_id is not None and type(client_id) is not str:
-        raise Rejected("malformed", "client_id is not a string")
-    return client_id

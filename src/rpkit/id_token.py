@@ -22,7 +22,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, overload
 
 import msgspec
 
@@ -51,7 +51,7 @@ from rpkit.access_token import (
     accept_claims,
     accepted_issuer,
 )
-from rpkit.config import ProviderConfig
+from rpkit.config import TENANT_PLACEHOLDER, ProviderConfig
 from rpkit.discovery import ProviderMetadata
 from rpkit.errors import (
     AccessTokenValidationError,
@@ -112,17 +112,6 @@ class LogoutToken(msgspec.Struct, frozen=True, kw_only=True):
     jti: str
     iat: int
     exp: int
-
-
-class _Unverified(NamedTuple):
-    """An access token past the checks that precede its key lookup (its issuer's included)."""
-
-    compact: Compact
-    claims: dict[str, Any]
-    flat: bool
-    """The claims are :meth:`~rpkit._jwt.Compact.flat_claims`' flat decoding."""
-    iss: str
-    """The ``iss``, as :func:`~rpkit.access_token.accepted_issuer` accepted it."""
 
 
 class TokenValidator:
@@ -240,10 +229,16 @@ class TokenValidator:
                 it has not judged: a wait is None, not a refusal).
         """
         cache = self._access_cache
-        found = None if cache is None else cache.find(token, policy, self._clock())
-        if isinstance(found, AccessToken):
-            return found
-        return self.verify_access_token_now(token, policy, found)
+        if cache is None:
+            access = self._access(token, policy, None)
+        else:  # verify_access_token_now, inline (one call less on every first sight)
+            found = cache.find(token, policy, self._clock())
+            if isinstance(found, AccessToken):
+                return found
+            if found is not None and cache.in_flight(found):
+                return None
+            access = self._access(token, policy, found)
+        return access if isinstance(access, AccessToken) else None
 
     def verify_access_token_now(
         self, token: str | bytes, policy: AccessTokenPolicy, key: CacheKey | None
@@ -259,16 +254,8 @@ class TokenValidator:
         cache = self._access_cache
         if cache is not None and key is not None and cache.in_flight(key):
             return None
-        unverified, verification_key = self._unverified_access(token, policy)
-        if verification_key is None:
-            return None
-        # From the cache's miss to its put nothing awaits, so no other task can start on
-        # these bytes meanwhile.
-        now = self._clock()
-        access, nbf = self._verified_access(unverified, verification_key, policy, now)
-        if cache is not None and key is not None:
-            cache.put(key, access, policy, verification_key, nbf, now=now)
-        return access
+        access = self._access(token, policy, key)
+        return access if isinstance(access, AccessToken) else None
 
     async def wait_for_access_token(
         self, token: str | bytes, policy: AccessTokenPolicy
@@ -285,10 +272,11 @@ class TokenValidator:
         if isinstance(found, AccessToken):
             return found
         if cache is None or found is None:  # off, or refused before any decoding
-            unverified, key = self._unverified_access(token, policy)
-            if key is None:
-                key = await self._access_key(unverified.compact, policy)
-            return self._verified_access(unverified, key, policy, self._clock())[0]
+            unverified = self._access(token, policy, None)
+            if isinstance(unverified, AccessToken):
+                return unverified
+            key = await self._access_key(unverified, policy)
+            return self._access(token, policy, None, key)
         digest = found
         # Another task is verifying these very bytes: wait for it, and validate only if it
         # ended without keeping the token (cancelled, or past exp) and nobody else took over.
@@ -301,47 +289,82 @@ class TokenValidator:
             found = cache.find(token, policy, self._clock())
             if isinstance(found, AccessToken):
                 return found
-        unverified, key = self._unverified_access(token, policy)
-        cache.take_off(digest)  # no await since the loop's check: this task alone validates
+        # No await since the loop's check: this task alone validates these bytes.
+        unverified = self._access(token, policy, digest)
+        if isinstance(unverified, AccessToken):  # the key is at hand now: done (and kept)
+            return unverified
+        cache.take_off(digest)
         refusal = None
         try:
-            if key is None:
-                key = await self._access_key(unverified.compact, policy)
-            now = self._clock()
-            access, nbf = self._verified_access(unverified, key, policy, now)
+            key = await self._access_key(unverified, policy)
+            return self._access(token, policy, digest, key)
         except AccessTokenValidationError as exc:
             refusal = exc
             raise
-        else:
-            cache.put(digest, access, policy, key, nbf, now=now)
         finally:
             cache.land(digest, refusal)
-        return access
 
-    def _unverified_access(
-        self, token: str | bytes, policy: AccessTokenPolicy
-    ) -> tuple[_Unverified, VerificationKey | None]:
-        """The checks before the key lookup: the token split and decoded, ``alg`` and ``typ``
-        accepted, and its unverified ``iss`` one of the policy's, so a token of another issuer
-        never costs a key lookup or a JWKS fetch (nothing else is read from the payload before
-        the signature verifies). Returns them, and the key when the fresh cached set already
-        has it (else None: then :meth:`_access_key`)."""
+    @overload
+    def _access(
+        self,
+        token: str | bytes,
+        policy: AccessTokenPolicy,
+        cache_key: CacheKey | None,
+        key: VerificationKey,
+    ) -> AccessToken: ...
+
+    @overload
+    def _access(
+        self, token: str | bytes, policy: AccessTokenPolicy, cache_key: CacheKey | None
+    ) -> AccessToken | Compact: ...
+
+    def _access(
+        self,
+        token: str | bytes,
+        policy: AccessTokenPolicy,
+        cache_key: CacheKey | None,
+        key: VerificationKey | None = None,
+    ) -> AccessToken | Compact:
+        """Every check of an access token, in one pass: split and decoded, ``alg`` and ``typ``
+        accepted, its unverified ``iss`` one of the policy's (so a token of another issuer never
+        costs a key lookup or a JWKS fetch: nothing else is read from the payload before the
+        signature verifies), then the signature with ``key`` or the key the fresh cached set
+        already has, then the claims (:func:`~rpkit.access_token.accept_claims`). The token is
+        kept under ``cache_key`` when given. Without a key at hand, returns the split token
+        for :meth:`_access_key` (then call again with the key).
+
+        One function rather than a call per step on purpose: this is every first sight's path,
+        and on a busy server each call and object it touches costs several times what it costs
+        in a loop (``bench/README.md``).
+        """
         try:
             compact = parse_compact(token)
-            alg = compact.alg
+            header, alg = compact.header, compact.alg
             if alg not in policy.algorithms:
                 raise Rejected("alg", f"algorithm {show(alg)} is not accepted")
-            check_type(compact.header, policy.accepted_types)
+            if "typ" in header:
+                check_type(header, policy.accepted_types)
             claims, flat = compact.flat_claims()
-            iss = accepted_issuer(claims, policy)
-            try:
-                key = self._jwks.cached_key(policy.jwks_uri, compact.header, alg)
-            except JWKSError as exc:
-                raise Rejected("key", exc.detail) from exc
+            iss = claims.get("iss")
+            if type(iss) is not str or iss not in policy.issuers or TENANT_PLACEHOLDER in iss:
+                iss = accepted_issuer(claims, policy)  # a template's tenant, or a refusal
+            if key is None:
+                try:
+                    key = self._jwks.cached_key(policy.jwks_uri, header, alg)
+                except JWKSError as exc:
+                    raise Rejected("key", exc.detail) from exc
+                if key is None:
+                    return compact
+            now = self._clock()
+            compact.verify(key)
+            access, nbf = accept_claims(claims, policy, now, header, owned=True, flat=flat, iss=iss)
         except Rejected as exc:
             raise _access_rejection(exc, policy) from exc.__cause__
-        # tuple.__new__ straight: what _Unverified(...) does, without NamedTuple's Python __new__
-        return tuple.__new__(_Unverified, (compact, claims, flat, iss)), key
+        cache = self._access_cache
+        if cache is not None and cache_key is not None:
+            # From the cache's miss to here nothing awaits: no other task started on these bytes.
+            cache.put(cache_key, access, policy, key, nbf, now=now)
+        return access
 
     async def _access_key(self, compact: Compact, policy: AccessTokenPolicy) -> VerificationKey:
         """The verification key from :meth:`JWKSCache.key_for`, which may fetch the set."""
@@ -350,23 +373,6 @@ class TokenValidator:
         except JWKSError as exc:
             rejected = Rejected("key", exc.detail)
             raise _access_rejection(rejected, policy) from exc
-
-    @staticmethod
-    def _verified_access(
-        unverified: _Unverified,
-        key: VerificationKey,
-        policy: AccessTokenPolicy,
-        now: float,
-    ) -> tuple[AccessToken, int | None]:
-        """The signature and then every claim check; the token and its ``nbf`` (or None)."""
-        compact, claims, flat, iss = unverified
-        try:
-            compact.verify(key)
-            return accept_claims(
-                claims, policy, now, compact.header, owned=True, flat=flat, iss=iss
-            )
-        except Rejected as exc:
-            raise _access_rejection(exc, policy) from exc.__cause__
 
     def cached_access_token(
         self, token: str | bytes, policy: AccessTokenPolicy

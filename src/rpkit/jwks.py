@@ -209,7 +209,9 @@ class JWKSCache:
         Raises:
             JWKSError: the header's ``kid`` is not a string.
         """
-        kid = _header_kid(header)
+        kid = header.get("kid")
+        if kid is not None and type(kid) is not str:
+            kid = _header_kid(header)  # refuses it
         keys = self._sets.get(jwks_uri)
         if keys is None or self._clock() >= keys.expires_at:
             return None

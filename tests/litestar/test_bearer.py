@@ -152,13 +152,13 @@ async def test_a_token_seen_again_is_served_from_the_cache_without_a_second_veri
     verifications = CountingVerifier(_jwt.Compact.verify)
     monkeypatch.setattr(_jwt.Compact, "verify", verifications)
     decoded: list[str | bytes] = []  # tokens that missed the cache and were parsed
-    unverified = TokenValidator._unverified_access
+    validate = TokenValidator._access
 
-    def counted(self: TokenValidator, token: str | bytes, policy: AccessTokenPolicy) -> Any:
+    def counted(self: TokenValidator, token: str | bytes, *args: Any) -> Any:
         decoded.append(token)
-        return unverified(self, token, policy)
+        return validate(self, token, *args)
 
-    monkeypatch.setattr(TokenValidator, "_unverified_access", counted)
+    monkeypatch.setattr(TokenValidator, "_access", counted)
     token = mint(fake_op)
     async with api(fake_op) as client:
         first = await client.get("/me", headers=bearer(token))
