@@ -18,12 +18,12 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.hashes import SHA256
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from rpkit import _jwt
+from rpkit import _jwt, access_token
 from rpkit._json import MAX_DEPTH
 from rpkit.access_token import AccessTokenPolicy, check_access_token_claims
 from rpkit.errors import AccessTokenValidationError, JWKSError
@@ -226,6 +226,65 @@ async def test_flat_claims_take_every_claim_check(
         await validator.validate_access_token(token, policy_for(fake_op))
 
     assert caught.value.reason == reason
+
+
+_TEXT = st.sampled_from([API, "", "x", "x" * 255, "x" * 256, "https://other.example"])
+_VALUE = st.one_of(st.none(), _TEXT, st.integers(-1, 1), st.booleans())
+_ARRAY = st.lists(st.one_of(_TEXT, st.integers(0, 1)), max_size=3)
+_ABSENT = object()
+_CLAIM = st.one_of(  # flat (tuples) and general (lists); _ABSENT drops the claim
+    st.just(_ABSENT), _VALUE, _ARRAY.map(tuple), _ARRAY
+)
+
+
+def _helpers_alone(claims: dict[str, Any], policy: AccessTokenPolicy) -> object:
+    """What the claim helpers decide, without accept_claims' inline shortcuts."""
+    try:
+        aud = access_token._audience(claims, policy)
+        sub = _jwt.string_claim(claims)
+        scopes = access_token._scopes(claims)
+        client_id = claims.get("client_id", claims.get("azp"))
+        if client_id is not None and type(client_id) is not str:
+            return "malformed"
+    except _jwt.Rejected as exc:
+        return exc.reason
+    return (aud, sub, scopes, client_id)
+
+
+@settings(max_examples=400)
+@given(
+    drawn=st.dictionaries(
+        st.sampled_from(["aud", "sub", "scope", "scopes", "scp", "client_id", "azp"]), _CLAIM
+    ),
+    audience_claim=st.sampled_from(["aud", "client_id", "azp"]),
+)
+def test_the_inline_claim_shortcuts_decide_exactly_as_the_helpers(
+    drawn: dict[str, Any], audience_claim: Any
+) -> None:
+    """accept_claims takes the commonest ``aud``, ``sub``, ``scope`` and ``client_id`` shapes
+    inline: whatever the claims, it accepts the same values, or refuses for the same reason,
+    as the helpers alone (``_audience``, ``string_claim``, ``_scopes``)."""
+    policy = AccessTokenPolicy(
+        issuers=("https://op.rpkit.test",),
+        jwks_uri="https://op.rpkit.test/jwks",
+        audience=(API,),
+        audience_claim=audience_claim,
+    )
+    valid = {"aud": API, "sub": "alice", "scope": "a b", "client_id": API}  # each drawn replaces
+    claims = {"iss": "https://op.rpkit.test", "iat": 1000, "exp": 5000, **valid, **drawn}
+    claims = {name: value for name, value in claims.items() if value is not _ABSENT}
+    expected = _helpers_alone(claims, policy)
+
+    try:
+        access, _ = access_token.accept_claims(
+            dict(claims), policy, 2000.0, None, owned=True, flat=True
+        )
+    except _jwt.Rejected as exc:
+        got: object = exc.reason
+    else:
+        got = (access.aud, access.sub, access.scopes, access.client_id)
+
+    assert got == expected
 
 
 async def test_flat_claims_with_several_audiences_are_accepted(
