@@ -259,7 +259,7 @@ def parse_compact(token: str | bytes) -> Compact:
             if len(_HEADERS) >= _MAX_REMEMBERED_HEADERS:
                 _HEADERS.clear()
             _HEADERS[head] = header
-    try:  # _b64url's two lines, inline: this runs on every token (see access_token_now)
+    try:  # _b64url's two lines, inline: every token's first sight (TokenValidator._access)
         decoded_signature = _b64decode(
             signature.translate(_B64URL_TO_STD) + b"=" * (-len(signature) % 4), None, True
         )

@@ -316,7 +316,7 @@ class OIDCBearerMiddleware(AbstractAuthenticationMiddleware):
         try:
             # One policy: the validator refuses another issuer before any key lookup itself.
             policy = self._only_policy or self._policy_for(token)
-            validator = self._config.validator
+            validator = self._config._validator or self._config.validator
             if key is None:
                 return validator.validate_access_token_now(token, policy)
             return validator.verify_access_token_now(token, policy, key)
