@@ -22,9 +22,16 @@ signature and checks ``iss``, ``aud``, ``exp``, ``nbf`` and ``iat``. The cases:
 ``raw``, ``joserfc`` and the two first-sight cases cycle through the same pool. Each case is
 sanity-checked first (the valid token passes, a tampered one fails). Every round runs every case
 once, in a freshly shuffled order, in a batch calibrated to about ``--case-seconds``; the figures
-are the median µs per token over rounds and the median of the per-round ratios. Prints one JSON
-object. With ``RPKIT_BENCH_SMOKE=1`` it runs one short round over a small pool, whatever the
-arguments: the figures then only show that it works.
+are the median µs per token over rounds and the median of the per-round ratios.
+
+Then ``raw`` and ``rpkit_nocache`` once more, call by call, with ``--evict-kib`` KiB of memory
+(8 MiB by default, more than a core's L2 cache on the benchmark machine) written just before
+each timed call: the CPU's caches then hold that memory rather than the validator's code and
+data, as they do on a busy server between two of the validator's calls (``bench/README.md``).
+``raw_evicted_us`` and ``rpkit_nocache_evicted_us`` are the medians over ``--evicted-calls``
+calls of each; no target, a figure to judge changes by. Prints one JSON object. With
+``RPKIT_BENCH_SMOKE=1`` it runs one short round over a small pool, whatever the arguments: the
+figures then only show that it works.
 """
 
 from __future__ import annotations
@@ -180,6 +187,34 @@ class Bench:
             return exc.reason
         return None
 
+    def evicted(self, calls: int, evict_kib: int) -> dict[str, float]:
+        """Median µs of one call of the raw and the cache-off cases when ``evict_kib`` KiB of
+        memory were written just before it (the CPU's caches then hold that, not the
+        validator's code and data, as on a server between two of its requests); the two cases
+        alternate, cycling through the pool, and only the call itself is timed."""
+        stride = 64  # one write per cache line
+        memory = bytearray(evict_kib * 1024)
+        ones = b"\x01" * len(memory[::stride])
+        tokens = itertools.cycle(self.tokens)
+        validate, policy, clock = self.nocache.validate_access_token, self.policy, time.perf_counter
+
+        async def measure() -> dict[str, list[float]]:
+            times: dict[str, list[float]] = {"raw": [], "rpkit_nocache": []}
+            for _ in range(calls):
+                token = next(tokens)
+                memory[::stride] = ones
+                start = clock()
+                self.raw(token)
+                times["raw"].append(clock() - start)
+                memory[::stride] = ones
+                start = clock()
+                await validate(token, policy)
+                times["rpkit_nocache"].append(clock() - start)
+            return times
+
+        times = self.run(measure())
+        return {case: statistics.median(values) * 1e6 for case, values in times.items()}
+
     def fetches_per_1000(self) -> int:
         before = self.jwks.fetches(self.jwks_uri)
         self.timed("rpkit_cold", 1000)
@@ -195,7 +230,9 @@ def calibrate(bench: Bench, case: str, seconds: float) -> int:
     return max(50, int(n * seconds / elapsed))
 
 
-def run(rounds: int, case_seconds: float, pool: int) -> dict[str, object]:
+def run(
+    rounds: int, case_seconds: float, pool: int, evicted_calls: int, evict_kib: int
+) -> dict[str, object]:
     bench = Bench(pool)
     bench.sanity_check()
     sizes = {case: calibrate(bench, case, case_seconds) for case in CASES}
@@ -207,7 +244,14 @@ def run(rounds: int, case_seconds: float, pool: int) -> dict[str, object]:
             per_call[case].append(bench.timed(case, sizes[case]) / sizes[case] * 1e6)
         print(f"round {number + 1}/{rounds}", file=sys.stderr)
     fetches = bench.fetches_per_1000()
+    evicted = bench.evicted(evicted_calls, evict_kib)
     context = {"rounds": rounds, "n_per_batch": sizes, "distinct_tokens": pool}
+    context |= {
+        "raw_evicted_us": round(evicted["raw"], 2),
+        "rpkit_nocache_evicted_us": round(evicted["rpkit_nocache"], 2),
+        "rpkit_nocache_evicted_over_raw": round(evicted["rpkit_nocache"] / evicted["raw"], 3),
+        "evicted": {"calls": evicted_calls, "kib_written_before_each": evict_kib},
+    }
     return summary(per_call, fetches, context | {"token_bytes": len(bench.token)})
 
 
@@ -258,9 +302,15 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=1000, help="distinct tokens minted")
     parser.add_argument("--cpu", type=int, default=None, help="pin this process to one CPU")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--evicted-calls", type=int, default=1000, help="calls of each case with caches evicted"
+    )
+    parser.add_argument(
+        "--evict-kib", type=int, default=8192, help="KiB written before each of those calls"
+    )
     args = parser.parse_args()
     if SMOKE:
-        args.rounds, args.case_seconds, args.pool = 1, 0.005, 16
+        args.rounds, args.case_seconds, args.pool, args.evicted_calls = 1, 0.005, 16, 10
     if args.pool < 4:
         parser.error("--pool must be at least 4")
     if args.cpu is not None:
@@ -269,7 +319,8 @@ def main() -> None:
     # rpkit's logs (a jwks_fetched event, the tampered token's refusal) go to stderr, so stdout
     # is exactly one JSON object.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    print(json.dumps(run(args.rounds, args.case_seconds, args.pool), indent=2))
+    result = run(args.rounds, args.case_seconds, args.pool, args.evicted_calls, args.evict_kib)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
