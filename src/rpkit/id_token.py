@@ -342,8 +342,7 @@ class TokenValidator:
             header, alg = compact.header, compact.alg
             if alg not in policy.algorithms:
                 raise Rejected("alg", f"algorithm {show(alg)} is not accepted")
-            if "typ" in header:
-                check_type(header, policy.accepted_types)
+            check_type(header, policy.accepted_types)
             claims, flat = compact.flat_claims()
             iss = claims.get("iss")
             if type(iss) is not str or iss not in policy.issuers or TENANT_PLACEHOLDER in iss:

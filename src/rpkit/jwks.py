@@ -209,9 +209,7 @@ class JWKSCache:
         Raises:
             JWKSError: the header's ``kid`` is not a string.
         """
-        kid = header.get("kid")
-        if kid is not None and type(kid) is not str:
-            kid = _header_kid(header)  # refuses it
+        kid = _header_kid(header)
         keys = self._sets.get(jwks_uri)
         if keys is None or self._clock() >= keys.expires_at:
             return None
