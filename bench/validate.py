@@ -313,6 +313,8 @@ def main() -> None:
         args.rounds, args.case_seconds, args.pool, args.evicted_calls = 1, 0.005, 16, 10
     if args.pool < 4:
         parser.error("--pool must be at least 4")
+    if args.evicted_calls < 1 or args.evict_kib < 0:
+        parser.error("--evicted-calls must be at least 1 and --evict-kib at least 0")
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     random.seed(args.seed)
