@@ -29,7 +29,7 @@ from rpkit.litestar import (
     requires_recent_auth,
 )
 from rpkit.litestar.plugin import _SESSION_STATE_KEY
-from rpkit.litestar.session import SessionData
+from rpkit.litestar.session import SessionData, SessionView
 from rpkit.testing import ABSENT, FakeOP
 from tests.litestar.conftest import BASE, SECRET, Browser, make_app
 
@@ -399,7 +399,8 @@ def factory(fake_op: FakeOP) -> RequestFactory:
 
 
 async def run_guard(guard: Any, factory: RequestFactory, session: SessionData | None) -> None:
-    request = factory.get("/x", state={_SESSION_STATE_KEY: session})
+    view = None if session is None else SessionView.of(session)  # as the runtime keeps it
+    request = factory.get("/x", state={_SESSION_STATE_KEY: view})
     await guard(request, request.route_handler)
 
 

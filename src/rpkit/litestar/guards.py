@@ -161,11 +161,11 @@ def requires_recent_auth(max_age: int, *, clock: Callable[[], float] = time.time
 def _guard(check: Check | None, *, hint: str | None = None) -> Guard:
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         runtime = _runtime(connection)
-        session = await runtime.current_session(connection)
-        if session is None:
+        view = await runtime.session_view(connection)  # who, without decoding the session
+        if view is None:
             raise not_signed_in(runtime, hint)
         if check is not None:
-            check(session, runtime)
+            check(view.data(), runtime)
 
     return rpkit_guard(guard)
 

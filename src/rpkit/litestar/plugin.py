@@ -50,7 +50,12 @@ from rpkit.litestar.config import RPKitConfig
 from rpkit.litestar.frontchannel import log_frontchannel
 from rpkit.litestar.handlers import build_router
 from rpkit.litestar.responses import error_response
-from rpkit.litestar.session import CookieSessionManager, SessionData, SessionManager
+from rpkit.litestar.session import (
+    CookieSessionManager,
+    SessionData,
+    SessionManager,
+    SessionView,
+)
 
 __all__ = ["RPKitPlugin", "RPKitRuntime"]
 
@@ -257,12 +262,19 @@ class RPKitRuntime:
     ) -> SessionData | None:
         """This request's session (loaded once per request, refreshed when due): of any
         connection, as it reads only the scope and its cookie."""
+        view = await self.session_view(request)
+        return None if view is None else view.data()
+
+    async def session_view(self, request: ASGIConnection[Any, Any, Any, Any]) -> SessionView | None:
+        """This request's session as a :class:`~rpkit.litestar.session.SessionView`: who is
+        signed in without decoding the whole session (``requires_login()``, ``rpkit_user``).
+        Loaded once per request, with :meth:`current_session`."""
         state = request.scope.setdefault("state", {})
         if _SESSION_STATE_KEY not in state:
             session_id = _cookie(request.scope, self.session_cookie)
-            state[_SESSION_STATE_KEY] = await self.sessions.load(session_id)
-        data: SessionData | None = state[_SESSION_STATE_KEY]
-        return data
+            state[_SESSION_STATE_KEY] = await self.sessions.load_view(session_id)
+        view: SessionView | None = state[_SESSION_STATE_KEY]
+        return view
 
     def emit(self, request: AnyRequest, event_id: str, **kwargs: Any) -> None:
         """Emit a Litestar event if anyone listens (Litestar refuses events nobody listens to)."""
@@ -440,9 +452,9 @@ def _cookie(scope: Scope, name: str) -> str | None:
 
 def _user_provider(runtime: RPKitRuntime) -> Any:
     async def rpkit_user(request: AnyRequest) -> Identity | None:
-        data = await runtime.current_session(request)
-        if data is not None:
-            return data.identity
+        view = await runtime.session_view(request)
+        if view is not None:
+            return view.identity
         _refuse_if_required(runtime, request, "rpkit_user")
         return None
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
+from rpkit._frozen import freeze
 from rpkit._log import get_logger
 from rpkit.authz import bound_paths, kept_claims
 from rpkit.client import Identity, LoginResult, RefreshResult, RelyingParty
@@ -26,7 +28,13 @@ from rpkit.litestar.config import RPKitConfig
 from rpkit.store import KeyValueStore
 from rpkit.tokens import TokenSet
 
-__all__ = ["CookieSessionManager", "SessionData", "SessionManager"]
+__all__ = [
+    "SESSION_MEMO_SIZE",
+    "CookieSessionManager",
+    "SessionData",
+    "SessionManager",
+    "SessionView",
+]
 
 _SESSION = "rpkit:session:"
 _BY_SID = "rpkit:session-sid:"
@@ -76,12 +84,13 @@ class SessionData(msgspec.Struct, kw_only=True):
 
     @property
     def identity(self) -> Identity:
-        """Who is signed in, as the provider's identity mapping settled at login."""
+        """Who is signed in, as the provider's identity mapping settled at login. Its claims
+        are a read-only copy, deeply: nested objects read-only mappings, arrays tuples."""
         return Identity(
             provider_id=self.provider_id,
             issuer=self.issuer,
             subject=self.subject,
-            claims=MappingProxyType(self.claims),
+            claims=freeze(self.claims),
             email=self.email,
             email_verified=self.email_verified,
             name=self.name,
@@ -112,6 +121,37 @@ class SessionData(msgspec.Struct, kw_only=True):
 _decode_session = msgspec.json.Decoder(SessionData).decode
 """Decodes a stored session; built once, as this runs on every signed-in request."""
 
+SESSION_MEMO_SIZE: Final = 1024
+"""Sessions whose identity a :class:`SessionManager` remembers by their stored bytes
+(:meth:`SessionManager.load_view`): at most about 5 MiB for sessions of 2.6 KiB (a typical
+server-side session, ID and access tokens included) with their identities."""
+
+
+class SessionView:
+    """A request's session as :meth:`SessionManager.load_view` read it: who is signed in
+    (:attr:`identity`, deeply read-only, so one object serves every request of an unchanged
+    session) and the whole :class:`SessionData` (:meth:`data`), decoded from the same stored
+    bytes on first use, once per request, and this request's own."""
+
+    __slots__ = ("_data", "_raw", "identity")
+
+    def __init__(self, identity: Identity, raw: bytes, data: SessionData | None) -> None:
+        self.identity: Final = identity
+        self._raw = raw
+        self._data = data
+
+    @classmethod
+    def of(cls, data: SessionData) -> SessionView:
+        """The view of a session already decoded (a refreshed one, a cookie session)."""
+        return cls(data.identity, b"", data)
+
+    def data(self) -> SessionData:
+        """The whole session: decoded from the bytes the identity came from, on first use."""
+        data = self._data
+        if data is None:
+            data = self._data = _decode_session(self._raw)
+        return data
+
 
 class SessionManager:
     """Create, load, refresh and end sessions in a :class:`~rpkit.store.KeyValueStore`."""
@@ -131,6 +171,9 @@ class SessionManager:
         self.clock = clock
         self._on_refresh_failed = on_refresh_failed
         self._log = get_logger()
+        self._heads: OrderedDict[bytes, tuple[Identity, int, bool]] = OrderedDict()
+        """Stored bytes → who they sign in, their ``expires_at``, and whether they hold a
+        refresh token (:meth:`load_view`); least recently used first."""
 
     async def create(self, result: LoginResult, *, previous_id: str | None = None) -> str:
         """Store a session for ``result`` under a new id and return it; ``previous_id`` (the
@@ -170,16 +213,35 @@ class SessionManager:
     async def load(self, session_id: str | None) -> SessionData | None:
         """The session under ``session_id``, refreshed if its access token is about to expire;
         None when there is none or it just ended."""
+        view = await self.load_view(session_id)
+        return None if view is None else view.data()
+
+    async def load_view(self, session_id: str | None) -> SessionView | None:
+        """:meth:`load` as a :class:`SessionView`: who is signed in at once, the whole session
+        decoded only if asked for. Who is signed in is a function of the stored bytes alone, so
+        it is remembered for the last :data:`SESSION_MEMO_SIZE` sessions' bytes (and the bytes
+        themselves): a signed-in request whose session is unchanged decodes nothing. The store
+        is read on every call, so an ended or replaced session is never served from memory."""
         if not session_id:
             return None
-        # peek's work inline: this runs on every signed-in request.
         raw = await self.store.get(_SESSION + session_id)
         if raw is None:
             return None
-        data = _decode_session(raw)
-        if data.refresh_token and data.expires_at - self.clock() <= self.config.refresh_before:
-            return await self._refresh(session_id, data)
-        return data
+        heads = self._heads
+        head = heads.get(raw)
+        data = None
+        if head is None:
+            data = _decode_session(raw)
+            head = heads[raw] = (data.identity, data.expires_at, bool(data.refresh_token))
+            if len(heads) > SESSION_MEMO_SIZE:
+                heads.popitem(last=False)
+        else:
+            heads.move_to_end(raw)
+        identity, expires_at, refreshable = head
+        if refreshable and expires_at - self.clock() <= self.config.refresh_before:
+            fresh = await self._refresh(session_id, data or _decode_session(raw))
+            return None if fresh is None else SessionView.of(fresh)
+        return SessionView(identity, raw, data)
 
     async def destroy(self, session_id: str) -> None:
         """End a session (its index entries expire on their own)."""
@@ -348,6 +410,12 @@ class CookieSessionManager(SessionManager):
     async def load(self, session_id: str | None) -> SessionData | None:
         """As :meth:`peek`: a cookie session has no tokens to refresh."""
         return await self.peek(session_id)
+
+    async def load_view(self, session_id: str | None) -> SessionView | None:
+        """:meth:`load` as a :class:`SessionView` (nothing remembered: the cookie is the
+        session, and opening it checks the store for a logout of its ``sid``)."""
+        data = await self.load(session_id)
+        return None if data is None else SessionView.of(data)
 
     async def destroy(self, session_id: str) -> None:
         """Nothing to delete on the server; the caller deletes the cookie."""
