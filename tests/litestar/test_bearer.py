@@ -130,6 +130,24 @@ def assert_invalid_token(response: httpx.Response, token: str) -> None:
 # -- accepted ------------------------------------------------------------------------------------
 
 
+async def test_a_handler_may_return_the_tokens_read_only_claims_as_json(fake_op: FakeOP) -> None:
+    @get("/claims")
+    async def claims(request: Request[Any, AccessToken, Any]) -> Any:
+        return request.auth.claims  # read-only mappings, deeply: encoded by the plugin's encoder
+
+    nested = {"address": {"country": "UK", "lines": ["1 Main St"]}, "groups": ["staff"]}
+    token = mint(fake_op, claims=nested)
+    http = httpx.AsyncClient(transport=FakeOPTransport(fake_op), timeout=5.0)
+    auth = OIDCBearerAuth(policies=[policy_for(fake_op)], http=http, realm=REALM)
+    app = Litestar([claims], on_app_init=[auth.on_app_init])
+    async with http, AsyncTestClient(app) as client:
+        response = await client.get("/claims", headers=bearer(token))
+
+    assert response.status_code == 200
+    assert {k: response.json()[k] for k in nested} == nested
+    assert response.json()["sub"] == "alice"
+
+
 async def test_a_valid_token_is_accepted_and_becomes_user_and_auth(fake_op: FakeOP) -> None:
     async with api(fake_op) as client:
         response = await client.get("/me", headers=bearer(mint(fake_op)))

@@ -68,6 +68,7 @@ from rpkit.litestar._challenge import (
     BearerError,
 )
 from rpkit.litestar._dpop import DPOP_MODES, DPoPMode, openapi_scheme
+from rpkit.litestar._encoders import encode_read_only_claims
 from rpkit.litestar.protected_resource import ProtectedResource
 
 if TYPE_CHECKING:
@@ -266,6 +267,7 @@ class OIDCBearerAuth(AbstractSecurityConfig[Any, AccessToken]):
             app_config.exception_handlers.setdefault(kind, handler)  # the user's handler wins
         app_config.route_handlers.extend(self.resource_handlers())
         app_config.lifespan.append(self._lifespan)
+        encode_read_only_claims(app_config)
         self._has_lifespan = True
         return app_config
 

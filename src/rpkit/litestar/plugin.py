@@ -43,6 +43,7 @@ from rpkit.client import Identity, RelyingParty
 from rpkit.config import ProviderConfig
 from rpkit.errors import ConfigurationError, NotSignedInError, RPKitError, UnknownProviderError
 from rpkit.litestar._cookies import HandleCodec, binding_of
+from rpkit.litestar._encoders import encode_read_only_claims
 from rpkit.litestar._guard_hook import hoist_guards
 from rpkit.litestar._locks import StoreLocks
 from rpkit.litestar._store import LitestarKeyValueStore
@@ -331,6 +332,7 @@ class RPKitPlugin(InitPlugin, CLIPlugin, ReceiveRoutePlugin):
         handlers: dict[int | type[Exception], Any] = {RPKitError: _error_handler(self.config)}
         app_config.exception_handlers = {**handlers, **dict(app_config.exception_handlers or {})}
         app_config.before_send.append(_private_when_signed_in)
+        encode_read_only_claims(app_config)
         app_config.signature_namespace.update(
             {"RPKitRuntime": RPKitRuntime, "SessionData": SessionData, "Identity": Identity}
         )

@@ -239,7 +239,7 @@ class SessionManager:
             heads.move_to_end(raw)
         identity, expires_at, refreshable = head
         if refreshable and expires_at - self.clock() <= self.config.refresh_before:
-            fresh = await self._refresh(session_id, data or _decode_session(raw))
+            fresh = await self._refresh(session_id, _decode_session(raw) if data is None else data)
             return None if fresh is None else SessionView.of(fresh)
         return SessionView(identity, raw, data)
 
