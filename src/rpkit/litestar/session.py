@@ -123,8 +123,10 @@ _decode_session = msgspec.json.Decoder(SessionData).decode
 
 SESSION_MEMO_SIZE: Final = 1024
 """Sessions whose identity a :class:`SessionManager` remembers by their stored bytes
-(:meth:`SessionManager.load_view`): at most about 5 MiB for sessions of 2.6 KiB (a typical
-server-side session, ID and access tokens included) with their identities."""
+(:meth:`SessionManager.load_view`). Measured with ``tracemalloc`` for 1,024 sessions of 2.6 KiB
+(a login through the fake OP, ID and access tokens included): 1.7 KiB per entry while the
+in-process store holds the same bytes, plus those 2.6 KiB once it no longer does (or for a
+store such as Redis, which returns a copy): about 4.4 MiB at most."""
 
 
 class SessionView:
