@@ -229,6 +229,8 @@ class SessionManager:
         raw = await self.store.get(_SESSION + session_id)
         if raw is None:
             return None
+        if type(raw) is not bytes:  # a store of one's own may answer a bytearray: not a key
+            raw = bytes(raw)
         heads = self._heads
         head = heads.get(raw)
         data = None
