@@ -372,10 +372,7 @@ def _audience(claims: Mapping[str, Any], policy: AccessTokenPolicy) -> tuple[str
         if type(client_id) is not str or client_id not in policy.audience:
             raise Rejected("aud", f"{name} {show(client_id)} is not an accepted client")
         return audiences(claims) if "aud" in claims else ()
-    aud = claims.get("aud")
-    if type(aud) is str and aud and aud in policy.audience:
-        return (aud,)  # the common case, without building a tuple first
-    aud = audiences(claims)
+    aud = audiences(claims)  # (accept_claims takes the common one-audience case inline)
     for audience in policy.audience:
         if audience in aud:
             return aud
