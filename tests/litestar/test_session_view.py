@@ -16,7 +16,6 @@ from rpkit.client import Identity
 from rpkit.litestar import RPKitPlugin, requires_login
 from rpkit.litestar import session as session_module
 from rpkit.litestar.session import SessionData, SessionManager
-from rpkit.testing import FakeOP
 from tests.litestar.conftest import Browser
 
 SESSION_COOKIE = "__Host-rpkit_session"
@@ -70,14 +69,22 @@ async def signed_in(browser: Browser) -> None:
     await browser.login()
 
 
+def session_key(browser: Browser) -> str:
+    """The store key of the session under the browser's cookie."""
+    return "rpkit:session:" + browser.client.cookies[SESSION_COOKIE]
+
+
+async def stored_session(browser: Browser) -> SessionData:
+    """The session under the browser's cookie, as the store holds it."""
+    stored = await manager_of(browser).store.get(session_key(browser))
+    assert stored is not None
+    return msgspec.json.decode(stored, type=SessionData)
+
+
 async def rewrite_session(browser: Browser, **changes: Any) -> None:
     """Change the stored session under the browser's cookie, as another worker's write would."""
-    sessions = manager_of(browser)
-    key = "rpkit:session:" + browser.client.cookies[SESSION_COOKIE]
-    stored = await sessions.store.get(key)
-    assert stored is not None
-    data = msgspec.structs.replace(msgspec.json.decode(stored, type=SessionData), **changes)
-    await sessions.store.set(key, msgspec.json.encode(data), 3600)
+    data = msgspec.structs.replace(await stored_session(browser), **changes)
+    await manager_of(browser).store.set(session_key(browser), msgspec.json.encode(data), 3600)
 
 
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
@@ -177,15 +184,12 @@ async def test_a_handler_changing_its_session_data_changes_nothing_for_the_next_
 
 
 async def test_the_memory_keeps_the_most_recently_used_sessions_only(
-    fake_op: FakeOP, browser: Browser, monkeypatch: pytest.MonkeyPatch
+    browser: Browser, monkeypatch: pytest.MonkeyPatch
 ):
     await signed_in(browser)
     monkeypatch.setattr(session_module, "SESSION_MEMO_SIZE", 3)
     sessions = manager_of(browser)
-    key = "rpkit:session:" + browser.client.cookies[SESSION_COOKIE]
-    stored = await sessions.store.get(key)
-    assert stored is not None
-    template = msgspec.json.decode(stored, type=SessionData)
+    template = await stored_session(browser)
     for number in (0, 1, 2, 3, 4, 2, 5):  # user-2 read again before user-5 comes
         data = msgspec.structs.replace(template, subject=f"user-{number}")
         await sessions.store.set(f"rpkit:session:id-{number}", msgspec.json.encode(data), 3600)
