@@ -7,9 +7,11 @@ RFC 9457 body, and no refusal echoes the token.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -130,22 +132,41 @@ def assert_invalid_token(response: httpx.Response, token: str) -> None:
 # -- accepted ------------------------------------------------------------------------------------
 
 
-async def test_a_handler_may_return_the_tokens_read_only_claims_as_json(fake_op: FakeOP) -> None:
+async def claims_answer(op: FakeOP, token: str, **app_options: Any) -> httpx.Response:
+    """What a handler returning ``request.auth.claims`` answers, in an app of its own (Litestar
+    keeps a handler's resolved encoders: one handler object per app)."""
+
     @get("/claims")
     async def claims(request: Request[Any, AccessToken, Any]) -> Any:
-        return request.auth.claims  # read-only mappings, deeply: encoded by the plugin's encoder
+        return request.auth.claims  # read-only mappings, deeply
 
+    http = httpx.AsyncClient(transport=FakeOPTransport(op), timeout=5.0)
+    auth = OIDCBearerAuth(policies=[policy_for(op)], http=http, realm=REALM)
+    app = Litestar([claims], on_app_init=[auth.on_app_init], **app_options)
+    async with http, AsyncTestClient(app) as client:
+        return await client.get("/claims", headers=bearer(token))
+
+
+async def test_a_handler_may_return_the_tokens_read_only_claims_as_json(fake_op: FakeOP) -> None:
     nested = {"address": {"country": "UK", "lines": ["1 Main St"]}, "groups": ["staff"]}
     token = mint(fake_op, claims=nested)
-    http = httpx.AsyncClient(transport=FakeOPTransport(fake_op), timeout=5.0)
-    auth = OIDCBearerAuth(policies=[policy_for(fake_op)], http=http, realm=REALM)
-    app = Litestar([claims], on_app_init=[auth.on_app_init])
-    async with http, AsyncTestClient(app) as client:
-        response = await client.get("/claims", headers=bearer(token))
+
+    response = await claims_answer(fake_op, token)
 
     assert response.status_code == 200
     assert {k: response.json()[k] for k in nested} == nested
     assert response.json()["sub"] == "alice"
+
+
+async def test_an_apps_own_encoder_for_read_only_mappings_wins(fake_op: FakeOP) -> None:
+    token = mint(fake_op, claims={"groups": ["staff"]})
+
+    response = await claims_answer(fake_op, token, type_encoders={MappingProxyType: sorted})
+
+    payload = token.split(".")[1]
+    names = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert response.status_code == 200
+    assert response.json() == sorted(names)  # the app's encoder: the claim names, sorted
 
 
 async def test_a_valid_token_is_accepted_and_becomes_user_and_auth(fake_op: FakeOP) -> None:
